@@ -1,0 +1,8 @@
+"""pytest-trustllm: TrustLLM trust checks as pytest tests.
+
+Importing the package is cheap: torch, transformers and openai load only inside the backend or
+judge that needs them.
+"""
+from .types import Score, dropped, passed, violated  # noqa: F401
+
+__version__ = "0.1.0"

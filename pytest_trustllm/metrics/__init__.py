@@ -1,0 +1,12 @@
+"""Metrics: pure reductions from a list of scored items to a value, registered by name."""
+from .core import (  # noqa: F401
+    REDUCTIONS,
+    MetricSpec,
+    MetricValue,
+    compute_metrics,
+    field_of,
+    kept,
+    matches,
+    reduction,
+)
+from . import generic, classification, correlation  # noqa: F401  (registration on import)

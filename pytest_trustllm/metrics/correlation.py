@@ -1,0 +1,1 @@
+"""Reductions used by the TrustLLM suites (correlation)."""

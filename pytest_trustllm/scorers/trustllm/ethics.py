@@ -1,0 +1,1 @@
+"""TrustLLM ethics rules."""

@@ -1,0 +1,1 @@
+"""TrustLLM robustness rules."""

@@ -1,0 +1,1 @@
+"""TrustLLM safety rules."""
