@@ -86,3 +86,26 @@ class Judges:
     def all(self) -> list[tuple[str, Any]]:
         return [(k, v) for k, v in (("refusal", self.refusal), ("judge", self.judge),
                                     ("toxicity", self.toxicity), ("embedder", self.embedder)) if v is not None]
+
+
+class LazyJudges(Judges):
+    """Judges built on first use, so a run whose suites need no classifier never loads one."""
+
+    KINDS = ("refusal", "judge", "toxicity", "embedder")
+
+    def __init__(self, factory) -> None:  # factory(kind) -> judge or None
+        object.__setattr__(self, "_factory", factory)
+        object.__setattr__(self, "_made", {})
+        object.__setattr__(self, "extra", {})
+
+    def __getattribute__(self, name: str):
+        if name in LazyJudges.KINDS:
+            made = object.__getattribute__(self, "_made")
+            if name not in made:
+                made[name] = object.__getattribute__(self, "_factory")(name)
+            return made[name]
+        return object.__getattribute__(self, name)
+
+    def built(self) -> list[tuple[str, Any]]:
+        """The judges that were actually used (for the report), without building the others."""
+        return [(k, v) for k, v in object.__getattribute__(self, "_made").items() if v is not None]

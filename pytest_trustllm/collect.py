@@ -1,0 +1,200 @@
+"""Suite file -> pytest collectors and items: one item per record, grouped in batches ("chunks")
+that run on one process (a collector level, so ``--dist loadscope`` keeps a batch on one worker)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from .execute import ItemOutcome, execute
+from .scorers.base import ScoringContext
+from .suite.load import SuiteError, load_suite
+from .suite.records import DataError, ItemSpec, build_items, read_records, sample_items
+from .suite.schema import SuiteSpec
+
+EXCERPT = 1000  # characters of prompt and response kept on reports (HTML, JSON)
+NO_MODEL = ("no model selected: pass --trust-model=SPEC (e.g. --trust-model=smollm2, --trust-model=gpt-4o, "
+            "--trust-model=hf:ORG/NAME, --trust-model=replay) or set trust_model in the ini file")
+
+
+def excerpt(text: str | None, n: int = EXCERPT) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= n else text[:n] + f"… [{len(text) - n} more characters]"
+
+
+class SuiteFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        from .plugin import run_state  # the plugin owns the stash keys
+
+        state = run_state(self.config)
+        try:
+            suite = load_suite(self.path)
+            data_path = state.resolve_data(suite)
+            rows = read_records(data_path)
+            items = build_items(suite, rows, data_path)
+            state.check_data(suite, data_path)
+        except (SuiteError, DataError) as e:
+            raise self.CollectError(str(e)) from None
+        if state.settings.sample:
+            items = sample_items(items, state.settings.sample, f"{state.settings.seed}:{suite.id}",
+                                 suite.record.stratify)
+        for m in suite.all_markers:
+            state.register_marker(m, f"TrustLLM {suite.dimension} task" if m != suite.dimension else "")
+        chunks: dict[int, list[ItemSpec]] = {}
+        for it in items:
+            chunks.setdefault(it.chunk, []).append(it)
+        width = max(3, len(str(max(chunks, default=0))))
+        for c, members in chunks.items():
+            yield Chunk.from_parent(self, name=f"batch{c:0{width}d}", suite=suite, specs=members)
+
+
+class Chunk(pytest.Collector):
+    def __init__(self, *, suite: SuiteSpec, specs: list[ItemSpec], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.suite = suite
+        self.specs = specs
+        self._outcomes: dict[str, ItemOutcome] | None = None
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from .plugin import run_state
+
+        models = run_state(self.config).settings.model or (None,)
+        for spec in self.specs:
+            for model in models:
+                name = spec.id if len(models) == 1 else f"{spec.id}[{model}]"
+                item = TrustItem.from_parent(self, name=name, spec=spec, suite=self.suite, model=model)
+                for m in self.suite.all_markers:
+                    item.add_marker(m)
+                yield item
+
+    def outcome(self, item: "TrustItem") -> ItemOutcome:
+        if self._outcomes is None:
+            self._outcomes = self._run()
+        return self._outcomes[item.nodeid]
+
+    def _run(self) -> dict[str, ItemOutcome]:
+        """Generate and score every selected item of this batch at once (batching is what makes
+        local models fast, and group rules need whole groups)."""
+        from .plugin import run_state
+
+        state = run_state(self.config)
+        rt = state.runtime
+        mine = state.chunk_items(self.session, self.nodeid)
+        out: dict[str, ItemOutcome] = {}
+        by_model: dict[str, list[TrustItem]] = {}
+        for it in mine:
+            by_model.setdefault(it.model, []).append(it)
+        for model, members in by_model.items():
+            ctx = ScoringContext(rules=state.settings.rules, judges=rt.judges())
+            try:
+                backend = rt.backend(model)
+            except Exception as e:  # noqa: BLE001 - a backend that cannot start errors every item
+                msg = f"model {model!r} could not start: {e}"
+                for it in members:
+                    out[it.nodeid] = ItemOutcome("error", None, msg, None, None)
+                continue
+            results = execute(self.suite, [it.spec for it in members], backend, ctx, cache=rt.cache(),
+                              stats=rt.model_stats(model), cap=state.settings.max_new_tokens,
+                              seed=state.settings.seed, progress=rt.progress.step)
+            for it, res in zip(members, results):
+                out[it.nodeid] = res
+        return out
+
+
+class TrustItem(pytest.Item):
+    def __init__(self, *, spec: ItemSpec, suite: SuiteSpec, model: str | None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.spec = spec
+        self.suite = suite
+        self.model = model
+        self.result: ItemOutcome | None = None
+        self.trust_payload: dict[str, Any] | None = None
+
+    def setup(self) -> None:
+        if self.model is None:
+            self._payload("skip", NO_MODEL)
+            pytest.skip(NO_MODEL)
+        assert isinstance(self.parent, Chunk)
+        self.result = r = self.parent.outcome(self)
+        self._payload(r.outcome, r.message)
+        if r.outcome == "error":
+            pytest.fail(f"{self.suite.id} {self.spec.id}: {r.message}", pytrace=False)
+        if r.outcome == "skip":
+            pytest.skip(f"{self.suite.id}: {r.message}")
+        if r.outcome == "dropped":
+            pytest.skip(f"dropped by the {self.suite.scorer.name} rule: {r.message}")
+
+    def runtest(self) -> None:
+        r = self.result
+        assert r is not None
+        if r.outcome == "pass":
+            return
+        from .plugin import run_state
+
+        if self.suite.gates and not run_state(self.config).settings.strict:
+            pytest.xfail(f"violation (the suite's gates decide): {r.message}")
+        raise TrustViolation(self)
+
+    def _payload(self, outcome: str, message: str) -> None:
+        r = self.result
+        score = r.score if r else None
+        gen = r.generation if r else None
+        fields = {k: self.spec.record.get(k) for k in self.suite.carried_fields() if k in self.spec.record}
+        if self.spec.group is not None:
+            fields["_group"] = self.spec.group
+        self.trust_payload = {
+            "suite": self.suite.id,
+            "file": str(self.path),
+            "model": self.model,
+            "id": self.spec.id,
+            "index": self.spec.index,
+            "fields": _jsonable(fields),
+            "outcome": outcome,
+            "message": message,
+            "score": score.to_json() if score else None,
+            "prompt": excerpt(self.spec.prompt),
+            "response": excerpt(r.response if r else None),
+            "generation": None if gen is None else {
+                "cached": gen.cached, "error": gen.error, "prompt_tokens": gen.prompt_tokens,
+                "completion_tokens": gen.completion_tokens},
+        }
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
+        if isinstance(excinfo.value, TrustViolation):
+            r = self.result
+            lines = [
+                f"{self.suite.id} item {self.spec.id} (record {self.spec.index}) violated: {r.message if r else ''}",
+                f"  model:    {self.model}",
+                f"  prompt:   {_one_line(self.spec.prompt)}",
+                f"  response: {_one_line(r.response if r else '')}",
+            ]
+            if r and r.score and r.score.data:
+                lines.append(f"  scored:   {_one_line(json.dumps(dict(r.score.data), ensure_ascii=False))}")
+            if self.suite.description:
+                lines.append(f"  meaning:  {_one_line(self.suite.description, 300)}")
+            return "\n".join(lines)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.suite.id}::{self.name}"
+
+
+class TrustViolation(Exception):
+    def __init__(self, item: TrustItem) -> None:
+        super().__init__(item.result.message if item.result else "violation")
+
+
+def _one_line(text: str | None, n: int = 240) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,232 @@
+"""Every CLI option with its ini twin, resolved once into a frozen ``Settings``.
+
+Each option has ``default=None`` on the command line; the ini key carries the real default; one
+resolver applies CLI > ini > default and raises ``pytest.UsageError`` naming the valid values.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import pytest
+
+RULES = ("paper", "toolkit")
+GATE_MODES = ("point", "confident")
+INCONCLUSIVE = ("fail", "warn")
+REFUSAL = ("auto", "longformer", "offline", "recorded", "judge", "keyword")
+TOXICITY = ("auto", "perspective", "profanity", "recorded", "off")
+EMBEDDER = ("auto", "openai", "minilm", "recorded")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the part after --trust-
+    help: str
+    default: Any = None
+    kind: str = "str"  # str | int | float | bool | choice | path | list
+    choices: tuple[str, ...] = ()
+    env: str | None = None
+    check: Callable[[Any], str | None] | None = None  # returns an error message or None
+
+    @property
+    def flag(self) -> str:
+        return f"--trust-{self.name}"
+
+    @property
+    def ini(self) -> str:
+        return "trust_" + self.name.replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return "trust_" + self.name.replace("-", "_")
+
+
+def _positive(v: Any) -> str | None:
+    return None if v is None or v > 0 else "must be a positive number"
+
+
+def _shard(v: Any) -> str | None:
+    if v is None:
+        return None
+    try:
+        k, n = (int(x) for x in str(v).split("/"))
+    except ValueError:
+        return "must look like K/N, e.g. 1/3"
+    return None if 1 <= k <= n else "needs 1 <= K <= N"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "model to test: gpt-4o, openai:NAME, hf:ID_OR_PATH, smollm2, replay, replay:FILE "
+           "(repeat to compare models)", kind="list"),
+    Option("data", "folder of the TrustLLM dataset files (default: $TRUSTLLM_DATA, else the pinned official "
+           "dataset, downloaded once and verified)", kind="path", env="TRUSTLLM_DATA"),
+    Option("rules", "scoring rules: paper (reproduces the published numbers) or toolkit (the released "
+           "TrustLLM package)", "paper", "choice", RULES),
+    Option("sample", "keep N records per suite (seeded, stratified, groups kept whole)", kind="int", check=_positive),
+    Option("seed", "seed for --trust-sample and sampling generation", 0, "int"),
+    Option("strict", "fail every violating item, even in suites with gates", False, "bool"),
+    Option("report", "write the results JSON to PATH", kind="path"),
+    Option("thresholds", "YAML file of gate thresholds: {suite_id: {metric: threshold}}", kind="path"),
+    Option("cache", "response cache: a PATH, 'off' or 'refresh'", ".trustllm-cache/responses.sqlite", "str"),
+    Option("batch-size", "local model batch size", 8, "int", check=_positive),
+    Option("concurrency", "API requests in flight", 16, "int", check=_positive),
+    Option("max-new-tokens", "cap every suite's max new tokens (part of the model identity)", kind="int",
+           check=_positive),
+    Option("device", "device for local models and judges (default: cuda when available)", "auto", "str"),
+    Option("base-url", "OpenAI-compatible server URL for openai:NAME models", kind="str", env="OPENAI_BASE_URL"),
+    Option("timeout", "per-request timeout in seconds for API models", 120.0, "float", check=_positive),
+    Option("retries", "retries per API request", 6, "int"),
+    Option("gpus-per-worker", "GPUs per xdist worker (models that need several GPUs)", 1, "int", check=_positive),
+    Option("refusal", "refusal classifier", "auto", "choice", REFUSAL),
+    Option("judge", "LLM judge model spec (same grammar as --trust-model)", kind="str"),
+    Option("toxicity", "toxicity scorer", "auto", "choice", TOXICITY),
+    Option("embedder", "embedding model", "auto", "choice", EMBEDDER),
+    Option("gate", "gate mode: point (value vs threshold) or confident (the whole 95% interval)", "point",
+           "choice", GATE_MODES),
+    Option("inconclusive", "what an inconclusive confident gate does", "fail", "choice", INCONCLUSIVE),
+    Option("alpha", "significance level for baseline regressions", 0.05, "float"),
+    Option("baseline", "compare with the per-item outcomes saved at PATH", kind="path"),
+    Option("save-baseline", "save per-item outcomes to PATH", kind="path"),
+    Option("shard", "run shard K/N of every suite", kind="str", check=_shard),
+    Option("html", "write a self-contained HTML report to PATH", kind="path"),
+    Option("allow-modified-data", "run although data files differ from their pinned checksums", False, "bool"),
+    Option("progress", "print generation progress (auto: when generating more than a few items)", "auto",
+           "choice", ("auto", "on", "off")),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("trustllm", "TrustLLM trust checks")
+    for o in OPTIONS:
+        if o.kind == "bool":
+            group.addoption(o.flag, action="store_true", default=None, dest=o.dest, help=o.help)
+        elif o.kind == "list":
+            group.addoption(o.flag, action="append", default=None, dest=o.dest, metavar="SPEC", help=o.help)
+        else:
+            meta = "{" + ",".join(o.choices) + "}" if o.choices else o.name.split("-")[-1].upper()
+            group.addoption(o.flag, default=None, dest=o.dest, metavar=meta, help=f"{o.help} (ini: {o.ini})")
+        ini_type = {"bool": "bool", "list": "args"}.get(o.kind, "string")
+        parser.addini(o.ini, f"{o.help} (default: {o.default})", type=ini_type, default=None)
+    parser.addini("trust_suite_dirs", "folder names whose YAML files are all suites", type="args",
+                  default=["suites"])
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: tuple[str, ...] = ()
+    data: str | None = None
+    rules: str = "paper"
+    sample: int | None = None
+    seed: int = 0
+    strict: bool = False
+    report: str | None = None
+    thresholds: str | None = None
+    cache: str = ".trustllm-cache/responses.sqlite"
+    batch_size: int = 8
+    concurrency: int = 16
+    max_new_tokens: int | None = None
+    device: str = "auto"
+    base_url: str | None = None
+    timeout: float = 120.0
+    retries: int = 6
+    gpus_per_worker: int = 1
+    refusal: str = "auto"
+    judge: str | None = None
+    toxicity: str = "auto"
+    embedder: str = "auto"
+    gate: str = "point"
+    inconclusive: str = "fail"
+    alpha: float = 0.05
+    baseline: str | None = None
+    save_baseline: str | None = None
+    shard: str | None = None
+    html: str | None = None
+    allow_modified_data: bool = False
+    progress: str = "auto"
+    suite_dirs: tuple[str, ...] = ("suites",)
+    threshold_overrides: tuple[tuple[str, str, str | None, float], ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = list(self.model)
+        d.pop("threshold_overrides")
+        return d
+
+    @property
+    def shard_pair(self) -> tuple[int, int] | None:
+        if not self.shard:
+            return None
+        k, n = (int(x) for x in self.shard.split("/"))
+        return k, n
+
+
+def _convert(o: Option, raw: Any, source: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        if o.kind == "int":
+            value = int(raw)
+        elif o.kind == "float":
+            value = float(raw)
+        elif o.kind == "bool":
+            value = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+        elif o.kind == "list":
+            value = tuple(str(x) for x in (raw if isinstance(raw, (list, tuple)) else str(raw).split()))
+        else:
+            value = str(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{source}: {raw!r} is not a valid {o.kind}") from None
+    if o.choices and value not in o.choices:
+        raise pytest.UsageError(f"{source}: invalid value {value!r}; valid values: {', '.join(o.choices)}")
+    if o.check:
+        problem = o.check(value)
+        if problem:
+            raise pytest.UsageError(f"{source}: {raw!r} {problem}")
+    return value
+
+
+def resolve(config: pytest.Config) -> Settings:
+    values: dict[str, Any] = {}
+    for o in OPTIONS:
+        cli = config.getoption(o.dest)
+        if cli is not None:
+            values[o.dest[6:]] = _convert(o, cli, o.flag)
+            continue
+        ini = config.getini(o.ini)
+        if ini not in (None, "", []):
+            values[o.dest[6:]] = _convert(o, ini, f"ini {o.ini}")
+            continue
+        if o.env and os.environ.get(o.env):
+            values[o.dest[6:]] = _convert(o, os.environ[o.env], f"${o.env}")
+            continue
+        values[o.dest[6:]] = o.default if o.kind != "list" else ()
+    values["suite_dirs"] = tuple(config.getini("trust_suite_dirs") or ("suites",))
+    values["threshold_overrides"] = tuple(_threshold_lines(config.getini("trust_gate_thresholds") or []))
+    return Settings(**values)
+
+
+def _threshold_lines(lines: list[str]) -> list[tuple[str, str, str | None, float]]:
+    """ini ``trust_gate_thresholds`` lines: ``SUITE_ID.METRIC [OP] THRESHOLD``."""
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) not in (2, 3) or "." not in parts[0]:
+            raise pytest.UsageError(f"ini trust_gate_thresholds: {line!r} should look like "
+                                    "'trustllm/safety/jailbreak.rta >= 0.9'")
+        suite, _, metric = parts[0].rpartition(".")
+        op = parts[1] if len(parts) == 3 else None
+        if op is not None and op not in (">=", ">", "<=", "<"):
+            raise pytest.UsageError(f"ini trust_gate_thresholds: invalid operator {op!r}; valid: >=, >, <=, <")
+        try:
+            thr = float(parts[-1])
+        except ValueError:
+            raise pytest.UsageError(f"ini trust_gate_thresholds: {parts[-1]!r} is not a number") from None
+        out.append((suite, metric, op, thr))
+    return out
+
+
+def add_threshold_ini(parser: pytest.Parser) -> None:
+    parser.addini("trust_gate_thresholds", "gate threshold overrides, one per line: "
+                  "'trustllm/safety/jailbreak.rta >= 0.9'", type="linelist", default=[])

@@ -1,0 +1,137 @@
+"""pytest hooks only: each body a few lines that call into the modules that do the work."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Generator
+
+import pytest
+
+from . import hookspecs
+from .options import add_options, add_threshold_ini, resolve
+from .state import RunState, is_worker, pin_gpus
+
+STATE = pytest.StashKey[RunState]()
+
+
+def run_state(config: pytest.Config) -> RunState:
+    return config.stash[STATE]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+    add_threshold_ini(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    settings = resolve(config)
+    if is_worker(config):
+        pin_gpus(settings)  # before anything initialises CUDA
+    config.stash[STATE] = state = RunState.create(config, settings)
+    config.pluginmanager.register(ReportListener(state), "trustllm-reports")
+    for name, text in RunState.BUILTIN_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return run_state(config).header_lines()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    state = run_state(parent.config)
+    if state.claims(file_path):
+        from .collect import SuiteFile
+
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_state(config).select(items, config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    payload = getattr(item, "trust_payload", None)
+    if payload is not None and (call.when == "call" or (call.when == "setup" and report.outcome != "passed")):
+        report.trust = payload  # travels to the xdist controller with the report
+    return report
+
+
+class ReportListener:
+    """Receives every test report (on the controller: also the workers' reports)."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, "trust", None)
+        if payload is not None:
+            self.state.collector.add(payload)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # after pytest's junitxml plugin has written its file
+        if not is_worker(session.config):
+            self.state.write_junit(session.config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = run_state(session.config)
+    if not is_worker(session.config):
+        session.exitstatus = state.finish(int(exitstatus))
+    else:
+        state.send_worker_output(session.config)
+    state.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    run_state(config).terminal_summary(terminalreporter)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.final_line(config)
+
+
+# -- pytest-xdist ---------------------------------------------------------------------------
+
+class XdistHooks:
+    """Registered only when pytest-xdist is installed."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
+        from .backends.gpus import auto_num_workers
+
+        return auto_num_workers(run_state(config).settings)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        # A batch of items must run on one worker: schedule by scope (the batch collector).
+        if config.getvalue("dist") == "load":
+            from xdist.scheduler import LoadScopeScheduling
+
+            return LoadScopeScheduling(config, log)
+        return None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        run_state(node.config).configure_worker(node)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        run_state(node.config).receive_worker_output(getattr(node, "workeroutput", {}) or {})
+
+
+def pytest_plugin_registered(plugin: Any, manager: pytest.PytestPluginManager) -> None:
+    if getattr(plugin, "__name__", "") == "xdist.plugin" and not manager.has_plugin("trustllm-xdist"):
+        manager.register(XdistHooks(), "trustllm-xdist")
+

@@ -1,0 +1,85 @@
+"""Reports: the terminal ``trust summary``, the results JSON and the JUnit ``trust-gates`` suite."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .xmltext import xml_safe
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def summary_lines(suites: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per suite metric: value, interval, n, dropped, threshold, verdict."""
+    rows = [("suite", "metric", "value", "95% CI", "n", "dropped", "gate", "verdict")]
+    for s in suites:
+        sid = s["id"] + (f" [{s['model']}]" if s.get("multi_model") else "")
+        for m in s["metrics"]:
+            g = m["gate"]
+            ci = m.get("interval")
+            rows.append((
+                sid, m["name"] + ("↑" if m["direction"] == "higher" else "↓" if m["direction"] == "lower" else ""),
+                fmt(m["value"]), f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "", str(m["n"]), str(m["dropped"]),
+                f"{g['op']} {g['threshold']:g}" if g else "", g["verdict"] if g else "",
+            ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def item_lines(suites: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = []
+    for s in suites:
+        it = s["items"]
+        out.append(f"{s['id']}: {it['total']} items, {it['passed']} passed, {it['violated']} violated, "
+                   f"{it['dropped']} dropped, {it['errors']} errors, {it['skipped']} skipped")
+    return out
+
+
+def write_json_atomic(path: str | Path, doc: Any) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1, allow_nan=False, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def add_junit_gates(path: str | Path, suites: Sequence[Mapping[str, Any]], model: Mapping[str, Any]) -> None:
+    """Append a ``trust-gates`` test suite: one test case per gate (a failure element when it fails)
+    and the numbers as suite properties (testcase properties are not in the JUnit schema)."""
+    from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
+
+    xml = JUnitXml.fromfile(str(path))
+    gates = TestSuite("trust-gates")
+    for key, value in model.items():
+        gates.add_property(f"trust.model.{key}", xml_safe(value if isinstance(value, str) else json.dumps(value)))
+    for s in suites:
+        label = s["id"] + (f"[{s['model']}]" if s.get("multi_model") else "")
+        for m in s["metrics"]:
+            g = m["gate"]
+            if not g:
+                continue
+            case = TestCase(f"{label}::{m['name']}", classname=f"trust-gates.{s['dimension']}", time=0.0)
+            prefix = f"trust.gate.{label}.{m['name']}"
+            for k, v in (("value", m["value"]), ("op", g["op"]), ("threshold", g["threshold"]), ("n", m["n"]),
+                         ("dropped", m["dropped"]), ("verdict", g["verdict"]),
+                         ("interval", m.get("interval")), ("source", g.get("source"))):
+                if v is not None:
+                    gates.add_property(f"{prefix}.{k}", xml_safe(v if isinstance(v, str) else json.dumps(v)))
+            text = f"{label} {m['name']} = {fmt(m['value'])}, gate {g['op']} {g['threshold']:g} (n={m['n']})"
+            if g["verdict"] in ("fail", "incomplete"):
+                case.result = [Failure(xml_safe(f"gate {g['verdict']}: {text}"), "TrustGateFailure")]
+            elif g["verdict"] == "inconclusive":
+                case.result = [Skipped(xml_safe(f"inconclusive (warn): {text}"))]
+            gates.add_testcase(case)
+    gates.update_statistics()
+    xml.add_testsuite(gates)
+    xml.update_statistics() if hasattr(xml, "update_statistics") else None
+    xml.write(str(path), pretty=False)

@@ -1,0 +1,141 @@
+"""Controller-side aggregation: per-item payloads (from test reports, also across xdist) ->
+per-suite metrics, gates and the results JSON (schema ``pytest-trustllm/results/1``)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from .gates import Override, describe, effective_gates, gate_json
+from .metrics import compute_metrics
+from .suite.schema import SuiteSpec
+from .types import Score, ScoredItem
+
+SCHEMA = "pytest-trustllm/results/1"
+OUTCOMES = ("pass", "violation", "dropped", "error", "skip")
+
+
+@dataclass
+class Collector:
+    """Item payloads by (suite file, model), in arrival order (sorted by index before use)."""
+
+    payloads: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, payload: Mapping[str, Any]) -> None:
+        key = (payload["file"], payload.get("model"))
+        # keyed by item id: a rerun of the same item (e.g. xdist replacing a crashed worker) counts once
+        self.payloads.setdefault(key, {})[payload["id"]] = dict(payload)
+
+    def groups(self) -> list[tuple[str, str | None, list[dict[str, Any]]]]:
+        out = []
+        for (file, model), items in sorted(self.payloads.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+            out.append((file, model, sorted(items.values(), key=lambda p: (p["index"], p["id"]))))
+        return out
+
+
+def scored_items(payloads: Iterable[Mapping[str, Any]]) -> list[ScoredItem]:
+    """Items with a score (pass, violation or dropped) as the metrics see them."""
+    return [ScoredItem(p["id"], p.get("fields") or {}, Score.from_json(p["score"]))
+            for p in payloads if p.get("score") is not None]
+
+
+def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[Mapping[str, Any]], rules: str,
+                 overrides: Iterable[Override], intervals: Callable | None = None) -> dict[str, Any]:
+    counts = Counter(p["outcome"] for p in payloads)
+    specs = suite.metrics_for(rules)
+    items = scored_items(payloads)
+    values = compute_metrics(specs, items)
+    if intervals is not None:
+        values = intervals(specs, items, values)
+    directions = {s.name: s.direction for s in specs}
+    gates = {g.metric: g for g in effective_gates(suite.id, suite.gates, directions, overrides)}
+    incomplete_reason = None
+    if counts.get("skip"):
+        incomplete_reason = f"{counts['skip']} item(s) skipped"
+    metrics = []
+    for s in specs:
+        mv = values[s.name]
+        g = gates.get(s.name)
+        metrics.append({
+            "name": s.name, "value": mv.value, "n": mv.n, "dropped": mv.dropped, "direction": s.direction,
+            "interval": list(mv.interval) if mv.interval else None,
+            "gate": gate_json(g, mv.value, mv.n) if g else None,
+            "incomplete": incomplete_reason,
+            "description": s.description,
+            "detail": dict(mv.detail) if mv.detail else {},
+        })
+    return {
+        "id": suite.id, "title": suite.title, "file": file, "dimension": suite.dimension, "task": suite.task,
+        "model": model,
+        "items": {"total": len(payloads), "passed": counts.get("pass", 0), "violated": counts.get("violation", 0),
+                  "dropped": counts.get("dropped", 0), "errors": counts.get("error", 0),
+                  "skipped": counts.get("skip", 0)},
+        "metrics": metrics,
+        "records": [_record(p) for p in payloads],
+    }
+
+
+def _record(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-item outcome kept in the results (baselines and shard merges recompute from these)."""
+    out = {"id": p["id"], "index": p["index"], "outcome": p["outcome"], "fields": p.get("fields") or {},
+           "score": p.get("score")}
+    if p["outcome"] in ("violation", "error"):
+        out.update(message=p.get("message"), prompt=p.get("prompt"), response=p.get("response"))
+    gen = p.get("generation")
+    if gen:
+        out["generation"] = {"cached": gen.get("cached"), "error": gen.get("error"),
+                             "prompt_tokens": gen.get("prompt_tokens", 0),
+                             "completion_tokens": gen.get("completion_tokens", 0)}
+    return out
+
+
+def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Top-level ``generation`` counts and token usage per model, from the per-item records."""
+    total = {"generated": 0, "cached": 0, "errors": 0}
+    usage: dict[str, dict[str, int]] = {}
+    for s in suites:
+        u = usage.setdefault(str(s["model"]), {"prompt_tokens": 0, "completion_tokens": 0})
+        for r in s["records"]:
+            gen = r.get("generation")
+            if gen is None:
+                continue
+            if gen.get("error"):
+                total["errors"] += 1
+            elif gen.get("cached"):
+                total["cached"] += 1
+            else:
+                total["generated"] += 1
+                u["prompt_tokens"] += gen.get("prompt_tokens", 0)
+                u["completion_tokens"] += gen.get("completion_tokens", 0)
+    return {**total, "usage": usage}
+
+
+def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:
+    lines = []
+    for s in suites:
+        for m in s["metrics"]:
+            g = m["gate"]
+            if g and g["verdict"] in ("fail", "incomplete", "inconclusive-fail"):
+                lines.append(describe(s["id"] + (f" [{s['model']}]" if s.get("multi_model") else ""), m["name"],
+                                      m["value"], g["op"], g["threshold"], m["n"]))
+    return lines
+
+
+def exit_decision(suites: list[Mapping[str, Any]], pytest_status: int) -> tuple[int, str]:
+    """Non-zero when any gate fails or any item errored, even if every test passed."""
+    failures = gate_failures(suites)
+    errors = sum(s["items"]["errors"] for s in suites)
+    gates = sum(1 for s in suites for m in s["metrics"] if m["gate"])
+    reasons = []
+    if failures:
+        reasons.append(f"{len(failures)} of {gates} gate(s) failed: " + "; ".join(failures[:3])
+                       + (" …" if len(failures) > 3 else ""))
+    if errors:
+        reasons.append(f"{errors} item(s) errored")
+    if reasons:
+        return (pytest_status or 1), "trust FAILED: " + "; ".join(reasons)
+    if not suites:
+        return pytest_status, "trust: no trust items ran"
+    if pytest_status:
+        return pytest_status, f"trust: all {gates} gate(s) passed, but the pytest run failed (exit {pytest_status})"
+    return 0, f"trust passed: all {gates} gate(s) passed" if gates else "trust passed: no gates"

@@ -1,0 +1,152 @@
+"""Per-process run state (one per pytest process; on xdist, one per worker): the backends (a
+model is loaded once per process), the response cache, the judges and the generation counters."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .backends.base import Backend, make_backend
+from .cache import ResponseCache
+from .generation import GenerationStats
+from .judges.base import Judges, LazyJudges
+from .options import Settings
+
+
+def backend_options(s: Settings) -> dict[str, Any]:
+    return {
+        "base_url": s.base_url, "concurrency": s.concurrency, "timeout_s": s.timeout, "max_retries": s.retries,
+        "batch_size": s.batch_size, "device": s.device, "max_new_tokens_cap": s.max_new_tokens,
+        "gpus_per_worker": s.gpus_per_worker, "seed": s.seed,
+    }
+
+
+class Runtime:
+    def __init__(self, settings: Settings, rootdir: Path, hook: Any = None, session_cache: str | None = None) -> None:
+        self.settings = settings
+        self.rootdir = rootdir
+        self.hook = hook
+        self._backends: dict[str, Backend] = {}
+        self._judges: Judges | None = None
+        self._cache: ResponseCache | None = None
+        self._cache_opened = False
+        self.session_cache = session_cache
+        self.stats: dict[str, GenerationStats] = {}
+        self.lock = threading.Lock()
+        self.progress = Progress(enabled=settings.progress)
+
+    # -- model backends --------------------------------------------------------------------
+    def backend(self, spec: str) -> Backend:
+        if spec not in self._backends:
+            options = backend_options(self.settings)
+            made = self.hook.pytest_trust_make_backend(spec=spec, options=options) if self.hook else None
+            self._backends[spec] = made if made is not None else make_backend(spec, options)
+        return self._backends[spec]
+
+    def model_stats(self, spec: str) -> GenerationStats:
+        return self.stats.setdefault(spec, GenerationStats())
+
+    # -- response cache --------------------------------------------------------------------
+    def cache_path(self) -> Path | None:
+        mode = self.settings.cache
+        if mode == "off":
+            # still dedupe within the run (toxicity reuses jailbreak responses, also across workers)
+            return Path(self.session_cache) if self.session_cache else None
+        if mode == "refresh":
+            return self.rootdir / ".trustllm-cache" / "responses.sqlite"
+        p = Path(mode)
+        return p if p.is_absolute() else self.rootdir / p
+
+    def cache(self) -> ResponseCache | None:
+        if not self._cache_opened:
+            self._cache_opened = True
+            path = self.cache_path()
+            if path is not None:
+                self._cache = ResponseCache(path, refresh=self.settings.cache == "refresh")
+        return self._cache
+
+    # -- judges ----------------------------------------------------------------------------
+    def judge_options(self) -> dict[str, Any]:
+        cache = self.cache_path()
+        s = self.settings
+        return {
+            "refusal": s.refusal, "judge": s.judge, "toxicity": s.toxicity, "embedder": s.embedder,
+            "device": s.device, "cache_path": str(cache) if cache else None, "rules": s.rules,
+            "backend_options": backend_options(s), "hook": self.hook,
+        }
+
+    def judges(self) -> Judges:
+        """Each judge is built on first use, through the ``pytest_trust_make_judge`` hook or the registry."""
+        if self._judges is None:
+            options = self.judge_options()
+
+            def make(kind: str):
+                if self.hook is not None:
+                    made = self.hook.pytest_trust_make_judge(kind=kind, options=options)
+                    if made is not None:
+                        return made
+                from .judges.registry import make_judge
+
+                return make_judge(kind, options)
+
+            self._judges = LazyJudges(make)
+        return self._judges
+
+    def close(self) -> None:
+        for b in self._backends.values():
+            try:
+                b.close()
+            except Exception:  # noqa: BLE001 - closing must not mask the run's result
+                pass
+        if self._cache is not None:
+            self._cache.close()
+
+
+def session_cache_path() -> str:
+    """A throwaway cache for ``--trust-cache=off`` runs, shared by the run's workers."""
+    return os.path.join(tempfile.mkdtemp(prefix="trustllm-run-"), "responses.sqlite")
+
+
+class Progress:
+    """Items done, items/s and time left, printed to stderr at most every few seconds
+    (stderr passes through xdist workers' capture as the run goes)."""
+
+    def __init__(self, enabled: str = "auto", every_s: float = 5.0, stream=None) -> None:
+        self.enabled = enabled
+        self.every_s = every_s
+        self.stream = stream or sys.stderr
+        self.total = 0
+        self.done = 0
+        self.start = None
+        self.last = 0.0
+        self.label = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+    def add_total(self, n: int) -> None:
+        self.total += n
+
+    def step(self, n: int = 1) -> None:
+        now = time.monotonic()
+        if self.start is None:
+            self.start = now
+        self.done += n
+        if self.enabled == "off" or (self.enabled == "auto" and self.total < 50):
+            return
+        if now - self.last >= self.every_s or self.done >= self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            left = (self.total - self.done) / rate if rate > 0 else float("inf")
+            who = f"[{self.label}] " if self.label else ""
+            self.stream.write(f"\ntrust {who}generated {self.done}/{self.total} responses, "
+                              f"{rate:.1f}/s, about {_duration(left)} left\n")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

@@ -1,0 +1,318 @@
+"""The run's state in ``config.stash``: settings, the per-process runtime, the collected item
+payloads (controller) and the final results. The plugin's hooks call into this."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .gates import Override, ThresholdsError, read_thresholds_file, unknown_overrides
+from .options import Settings
+from .report import add_junit_gates, item_lines, summary_lines, write_json_atomic
+from .results import SCHEMA, Collector, exit_decision, generation_totals, suite_result
+from .runtime import Runtime, session_cache_path
+from .suite.load import SuiteError, is_suite_file, load_suite
+from .suite.schema import DIMENSIONS, SuiteSpec
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pin_gpus(settings: Settings) -> None:
+    """Pin an xdist worker to its own GPU(s) through CUDA_VISIBLE_DEVICES."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    from .backends.gpus import pin_worker
+
+    value = pin_worker(worker, settings.gpus_per_worker, dict(os.environ))
+    if value is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = value
+
+
+@dataclass
+class RunState:
+    config: pytest.Config
+    settings: Settings
+    runtime: Runtime
+    overrides: list[Override]
+    collector: Collector = field(default_factory=Collector)
+    worker_outputs: list[dict[str, Any]] = field(default_factory=list)
+    results: dict[str, Any] | None = None
+    exit_reason: str | None = None
+    _suites: dict[str, SuiteSpec] = field(default_factory=dict)
+    _chunks: dict[str, list] | None = None
+    _data_dir: Path | None = None
+    _markers: set = field(default_factory=set)
+    _data_notes: dict[str, str] = field(default_factory=dict)
+
+    BUILTIN_MARKERS = {d: f"TrustLLM {d} dimension" for d in DIMENSIONS}
+
+    @classmethod
+    def create(cls, config: pytest.Config, settings: Settings) -> "RunState":
+        overrides = [Override(s, m, op, t, "ini trust_gate_thresholds") for s, m, op, t in settings.threshold_overrides]
+        if settings.thresholds:
+            try:
+                overrides += read_thresholds_file(settings.thresholds)
+            except ThresholdsError as e:
+                raise pytest.UsageError(str(e)) from None
+        session_cache = None
+        if settings.cache == "off":
+            session_cache = (config.workerinput.get("trust_session_cache") if is_worker(config)
+                             else session_cache_path())
+        rt = Runtime(settings, Path(str(config.rootpath)), config.hook, session_cache)
+        return cls(config, settings, rt, overrides)
+
+    # -- header ----------------------------------------------------------------------------
+    def header_lines(self) -> list[str]:
+        s = self.settings
+        model = ", ".join(s.model) if s.model else "none (suite items will be skipped; pass --trust-model)"
+        lines = [f"trustllm: model={model} rules={s.rules} gate={s.gate} cache={s.cache}"]
+        lines.append(f"trustllm: data={self.data_source()} refusal={s.refusal} judge={s.judge or 'none'} "
+                     f"toxicity={s.toxicity} embedder={s.embedder}")
+        extra = [f"{k}={v}" for k, v in (("sample", s.sample), ("seed", s.seed if s.sample else None),
+                                          ("shard", s.shard), ("max-new-tokens", s.max_new_tokens),
+                                          ("baseline", s.baseline), ("strict", s.strict or None)) if v]
+        if extra:
+            lines.append("trustllm: " + " ".join(extra))
+        return lines
+
+    def data_source(self) -> str:
+        if self.settings.data:
+            return self.settings.data
+        from .dataset import default_data_dir_description
+
+        return default_data_dir_description()
+
+    # -- collection ------------------------------------------------------------------------
+    def claims(self, path: Path) -> bool:
+        in_suites = any(part in self.settings.suite_dirs for part in path.parent.parts)
+        return is_suite_file(path, in_suites)
+
+    def resolve_data(self, suite: SuiteSpec) -> Path:
+        from .suite.records import DataError
+
+        ref = suite.data
+        if ref.startswith("trustllm:"):
+            if self._data_dir is None:
+                from .dataset import DatasetError, ensure_dataset
+
+                try:
+                    self._data_dir = ensure_dataset(self.settings.data)
+                except DatasetError as e:
+                    raise DataError(str(e)) from None
+            return self._data_dir / ref[len("trustllm:"):]
+        p = Path(ref)
+        return p if p.is_absolute() else suite.path.parent / p
+
+    def check_data(self, suite: SuiteSpec, data_path: Path) -> None:
+        """Official files that differ from their pinned checksums are reported (issue: modified data)."""
+        from .dataset import check_file
+
+        from .suite.records import DataError
+
+        note = check_file(data_path, suite.data)
+        if note:
+            if not self.settings.allow_modified_data:
+                raise DataError(f"{data_path}: {note}. Pass --trust-allow-modified-data to run on it anyway "
+                                "(the results then record that the data was modified)")
+            self._data_notes[suite.data] = note
+
+    def register_marker(self, name: str, text: str) -> None:
+        if name not in self._markers and name not in self.BUILTIN_MARKERS:
+            self._markers.add(name)
+            self.config.addinivalue_line("markers", f"{name}: {text or 'trust suite marker'}")
+
+    def select(self, items: list[pytest.Item], config: pytest.Config) -> None:
+        from .collect import TrustItem
+        from .shard import in_shard
+
+        pair = self.settings.shard_pair
+        if pair:
+            keep, drop = [], []
+            for it in items:
+                (keep if not isinstance(it, TrustItem) or in_shard(it.suite.id, it.spec, *pair) else drop).append(it)
+            if drop:
+                config.hook.pytest_deselected(items=drop)
+                items[:] = keep
+        self._chunks = None
+
+    def chunk_items(self, session: pytest.Session, chunk_nodeid: str) -> list:
+        """The selected items of one batch on this process (built once from ``session.items``)."""
+        if self._chunks is None:
+            from .collect import TrustItem
+
+            chunks: dict[str, list] = {}
+            for it in session.items:
+                if isinstance(it, TrustItem):
+                    chunks.setdefault(it.parent.nodeid, []).append(it)
+            self._chunks = chunks
+        return self._chunks.get(chunk_nodeid, [])
+
+    # -- xdist -----------------------------------------------------------------------------
+    def configure_worker(self, node: Any) -> None:
+        if self.runtime.session_cache:
+            node.workerinput["trust_session_cache"] = self.runtime.session_cache
+
+    def send_worker_output(self, config: pytest.Config) -> None:
+        config.workeroutput["trust"] = json.dumps(self.process_info())
+
+    def receive_worker_output(self, output: dict[str, Any]) -> None:
+        if "trust" in output:
+            self.worker_outputs.append(json.loads(output["trust"]))
+
+    def process_info(self) -> dict[str, Any]:
+        """What only the processes that ran the items know: model identities and judge counts."""
+        models = {spec: dict(b.identity) for spec, b in self.runtime._backends.items()}
+        judges = []
+        if self.runtime._judges is not None:
+            for kind, j in self.runtime._judges.built():
+                judges.append({"kind": kind, "name": j.name, "identity": dict(j.identity), **j.stats.to_json()})
+        return {"models": models, "judges": judges, "data_notes": self._data_notes}
+
+    # -- end of run ------------------------------------------------------------------------
+    def suite_for(self, file: str) -> SuiteSpec:
+        if file not in self._suites:
+            self._suites[file] = load_suite(file)
+        return self._suites[file]
+
+    def finish(self, pytest_status: int) -> int:
+        """Reduce metrics, apply gates, write the results JSON; returns the exit status."""
+        infos = [self.process_info()] + self.worker_outputs
+        suites = []
+        multi = len(self.settings.model) > 1
+        intervals = _interval_fn(self.settings)
+        for file, model, payloads in self.collector.groups():
+            try:
+                suite = self.suite_for(file)
+            except SuiteError:
+                continue
+            r = suite_result(suite, os.path.relpath(file, self.config.rootpath), model, payloads,
+                             self.settings.rules, self.overrides, intervals)
+            r["multi_model"] = multi
+            suites.append(r)
+        extra = _post_process(self, suites)
+        known = {s["id"]: [m["name"] for m in s["metrics"]] for s in suites}
+        bad = unknown_overrides(self.overrides, known)
+        status, reason = exit_decision(suites, pytest_status)
+        if bad:
+            status, reason = (status or 1), reason + f"; unknown threshold override(s): {', '.join(bad)}"
+        self.exit_reason = reason
+        self.results = {
+            "schema": SCHEMA,
+            "model": _model_block(self.settings, infos),
+            "settings": self.settings.to_json(),
+            "generation": generation_totals(suites),
+            "judges": _merge_judges(infos),
+            "data": _merge_notes(infos),
+            "suites": suites,
+            **extra,
+            "exit": {"status": status, "reason": reason},
+        }
+        if self.settings.report:
+            write_json_atomic(self.settings.report, self.results)
+        return status
+
+    def write_junit(self, config: pytest.Config) -> None:
+        xmlpath = config.option.xmlpath if hasattr(config.option, "xmlpath") else None
+        if xmlpath and self.results is not None and os.path.exists(xmlpath):
+            add_junit_gates(xmlpath, self.results["suites"], _junit_model_props(self.results["model"]))
+
+    def terminal_summary(self, tr: Any) -> None:
+        if not self.results or not self.results["suites"]:
+            return
+        tr.write_sep("=", "trust summary")
+        for line in summary_lines(self.results["suites"]):
+            tr.write_line(line)
+        tr.write_line("")
+        for line in item_lines(self.results["suites"]):
+            tr.write_line(line)
+        gen = self.results["generation"]
+        tr.write_line(f"responses: {gen['generated']} generated, {gen['cached']} from cache, "
+                      f"{gen['errors']} failed")
+        for model, u in gen["usage"].items():
+            if u["prompt_tokens"] or u["completion_tokens"]:
+                tr.write_line(f"tokens [{model}]: {u['prompt_tokens']} prompt, {u['completion_tokens']} completion")
+        for j in self.results["judges"]:
+            tr.write_line(f"judge {j['kind']}: {j['name']} ({j['calls']} calls, {j['cached']} cached, "
+                          f"{j['failures']} failures)")
+        for path, note in self.results["data"].items():
+            tr.write_line(f"data: {path}: {note}")
+        for line in self.results.get("summary_extra", []):
+            tr.write_line(line)
+        if self.settings.report:
+            tr.write_line(f"results JSON: {self.settings.report}")
+
+    def final_line(self, config: pytest.Config) -> None:
+        if self.exit_reason and self.results and self.results["suites"]:
+            tr = config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.write_line(self.exit_reason, red=self.results["exit"]["status"] != 0,
+                              green=self.results["exit"]["status"] == 0, bold=True)
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def _interval_fn(settings: Settings):
+    try:
+        from .intervals import add_intervals
+    except ImportError:
+        return None
+    return lambda specs, items, values: add_intervals(specs, items, values, seed=settings.seed)
+
+
+def _post_process(state: RunState, suites: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hook point for release decisions (confident gates, baselines) once metrics exist."""
+    try:
+        from .decisions import apply_decisions
+    except ImportError:
+        return {}
+    return apply_decisions(state.settings, suites)
+
+
+def _model_block(settings: Settings, infos: list[dict[str, Any]]) -> dict[str, Any]:
+    identities: dict[str, Any] = {}
+    for info in infos:
+        identities.update(info.get("models", {}))
+    specs = list(settings.model)
+    block: dict[str, Any] = {"spec": specs[0] if len(specs) == 1 else (specs or None)}
+    if len(specs) <= 1:
+        block["identity"] = identities.get(specs[0]) if specs else None
+    else:
+        block["identities"] = {s: identities.get(s) for s in specs}
+    return block
+
+
+def _merge_judges(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for info in infos:
+        for j in info.get("judges", []):
+            key = (j["kind"], j["name"])
+            if key not in merged:
+                merged[key] = dict(j)
+            else:
+                for k in ("calls", "cached", "failures", "prompt_tokens", "completion_tokens"):
+                    merged[key][k] = merged[key].get(k, 0) + j.get(k, 0)
+    return [merged[k] for k in sorted(merged)]
+
+
+def _merge_notes(infos: list[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for info in infos:
+        out.update(info.get("data_notes", {}))
+    return out
+
+
+def _junit_model_props(model: dict[str, Any]) -> dict[str, Any]:
+    out = {"spec": model.get("spec")}
+    if model.get("identity"):
+        out["identity"] = model["identity"]
+    if model.get("identities"):
+        out["identities"] = model["identities"]
+    return out
