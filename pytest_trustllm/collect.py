@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from .evaluate import carried_fields
 from .execute import ItemOutcome, execute
 from .scorers.base import ScoringContext
 from .suite.load import SuiteError, load_suite
@@ -142,9 +143,7 @@ class TrustItem(pytest.Item):
         r = self.result
         score = r.score if r else None
         gen = r.generation if r else None
-        fields = {k: self.spec.record.get(k) for k in self.suite.carried_fields() if k in self.spec.record}
-        if self.spec.group is not None:
-            fields["_group"] = self.spec.group
+        fields = carried_fields(self.suite, self.spec)
         self.trust_payload = {
             "suite": self.suite.id,
             "file": str(self.path),

@@ -7,6 +7,7 @@ from typing import Any, Generator
 import pytest
 
 from . import hookspecs
+from .fixtures import trust_model, trust_outcome  # noqa: F401  (fixtures)
 from .options import add_options, add_threshold_ini, resolve
 from .state import RunState, is_worker, pin_gpus
 
