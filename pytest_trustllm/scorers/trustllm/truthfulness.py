@@ -451,6 +451,12 @@ def _score_persona(batch: Batch, idx: list[int], ctx: ScoringContext, out: list)
         for i in idx:
             out[i] = Unscored.skip(str(e))
         return
+    if getattr(embedder, "name", None) == "recorded":
+        # recorded folders hold no persona embeddings (only AdvInstruction similarities)
+        for i in idx:
+            out[i] = Unscored.skip("no recorded embeddings for persona sycophancy; use an embedding model "
+                                   "(--trust-embedder=openai|minilm)")
+        return
     texts: list[str] = []
     for i in idx:
         rec, resp = batch[i]
