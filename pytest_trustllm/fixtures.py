@@ -28,22 +28,24 @@ class TrustModel:
         return self._rt.backend(self.spec).identity
 
     def ask_many(self, prompts: list[str], *, system: str | None = None, temperature: float = 0.0,
-                 max_new_tokens: int = 256, seed: int = 0) -> list[str]:
+                 max_new_tokens: int = 256, seed: int = 0, records: list[Mapping[str, Any]] | None = None) -> list[str]:
+        """``records`` (e.g. from ``suite_records``) let the replay backend answer from their ``res``."""
         cap = self._rt.settings.max_new_tokens
         reqs = []
-        for p in prompts:
+        for i, p in enumerate(prompts):
             msgs = ((Message("system", system),) if system else ()) + (Message("user", p),)
+            rec = dict(records[i]) if records else {}
             reqs.append(GenerationRequest(msgs, temperature, min(max_new_tokens, cap) if cap else max_new_tokens,
-                                          request_seed(seed, p), key=p[:64]))
+                                          request_seed(seed, p), record=rec, key=str(rec.get("_id", ""))))
         results = generate_all(self._rt.backend(self.spec), reqs, self._rt.cache(), self._rt.model_stats(self.spec))
         bad = [r.error for r in results if not r.ok]
         if bad:
             raise TrustModelError(f"{self.spec}: {len(bad)} generation(s) failed: {bad[0]}")
         return [r.text or "" for r in results]
 
-    def ask(self, prompt: str, **kwargs: Any) -> str:
+    def ask(self, prompt: str, *, record: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
         """One user turn in, the model's reply out."""
-        return self.ask_many([prompt], **kwargs)[0]
+        return self.ask_many([prompt], records=[record] if record is not None else None, **kwargs)[0]
 
 
 @pytest.fixture
@@ -77,8 +79,10 @@ class OutcomeRecorder:
         suite = load_suite(suite_file)
         spec = ItemSpec(record["_id"], record["_index"], record.get("_prompt", ""),
                         {k: v for k, v in record.items() if not k.startswith("_")}, record.get("_group"), 0)
+        origin = getattr(self.item, "originalname", self.item.name)
         self.item.trust_payload = {  # type: ignore[attr-defined]
             "suite": suite.id, "file": str(suite_file), "model": self.model, "id": spec.id, "index": spec.index,
+            "origin": origin,
             "fields": carried_fields(suite, spec), "outcome": score.verdict, "message": score.explanation,
             "score": score.to_json(), "prompt": spec.prompt[:1000], "response": (response or "")[:1000] or None,
             "generation": None,

@@ -1,8 +1,11 @@
 """Generation through the response cache: look up, generate the rest, store each response at once."""
 from __future__ import annotations
 
+import os
+import sys
+import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TextIO
 
 from .backends.base import Backend
 from .cache import ResponseCache, request_key
@@ -31,6 +34,90 @@ class GenerationStats:
         return dict(self.__dict__)
 
 
+class Progress:
+    """A progress callback for ``generate_all``: items done, items/s, ETA, printed at most every
+    ``every_s`` seconds (and once at the end) to ``stream`` (stderr: on xdist workers stdout is
+    captured, stderr reaches the terminal).
+
+    Responses found in the cache count as done but not towards the rate, so the ETA reflects the
+    model's speed. A run shorter than ``every_s`` prints nothing.
+    """
+
+    def __init__(self, total: int, *, label: str = "generation", stream: TextIO | None = None,
+                 every_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = total
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        self.label = f"[{worker}] {label}" if worker else label
+        self.stream = stream
+        self.every_s = every_s
+        self.clock = clock
+        self.start = clock()
+        self.done = 0
+        self.cached = 0
+        self._last: float | None = None  # when the last line was printed
+        self._finished = False
+        self.lines = 0
+
+    def __call__(self, n: int = 1) -> None:
+        self.done += n
+        self._maybe_print()
+
+    def add_cached(self, n: int) -> None:
+        self.done += n
+        self.cached += n
+        self._maybe_print()
+
+    @property
+    def rate(self) -> float:
+        """Generated (not cached) items per second since the start."""
+        elapsed = self.clock() - self.start
+        return (self.done - self.cached) / elapsed if elapsed > 0 else 0.0
+
+    def eta_s(self) -> float | None:
+        r = self.rate
+        return (self.total - self.done) / r if r > 0 else None
+
+    def line(self) -> str:
+        pct = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        eta = self.eta_s()
+        parts = [f"trustllm {self.label}: {self.done}/{self.total}{pct}", f"{self.rate:.1f} items/s"]
+        if self.cached:
+            parts.append(f"{self.cached} cached")
+        if self.done < self.total and eta is not None:
+            parts.append(f"ETA {_duration(eta)}")
+        return ", ".join(parts)
+
+    def _maybe_print(self) -> None:
+        if self._finished:
+            return
+        now = self.clock()
+        finished = self.done >= self.total
+        since = now - (self._last if self._last is not None else self.start)
+        # a short run stays quiet; a long one ends with its 100 % line
+        if since >= self.every_s or finished and self._last is not None:
+            self._write(self.line())
+            self._last = now
+        self._finished = finished
+
+    def _write(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        try:
+            stream.write(text + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # a closed stream must not break generation
+            pass
+        self.lines += 1
+
+
+def _duration(s: float) -> str:
+    s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
 def generate_all(
     backend: Backend,
     requests: Sequence[GenerationRequest],
@@ -38,23 +125,29 @@ def generate_all(
     stats: GenerationStats | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[GenerationResult]:
-    """Answer every request, in order. Identical requests are generated once."""
-    use_cache = cache is not None and getattr(backend, "cacheable", True)
+    """Answer every request, in order. Identical requests are generated once; each successful
+    response is stored in the cache as soon as the backend hands it over."""
+    cacheable = getattr(backend, "cacheable", True)
+    use_cache = cache is not None and cacheable
     keys = [request_key(backend.identity, r) for r in requests]
     results: list[GenerationResult | None] = [None] * len(requests)
     hits = cache.get_many(keys) if use_cache else {}
+    mid = cache.register_model(backend.identity) if use_cache else None
     first: dict[str, int] = {}
     todo: list[int] = []
+    n_hits = 0
     for i, k in enumerate(keys):
         if k in hits:
             results[i] = hits[k]
-        elif k in first and getattr(backend, "cacheable", True):
+            n_hits += 1
+        elif k in first and cacheable:
             continue  # a duplicate of a request already queued
         else:
             first[k] = i
             todo.append(i)
-    if hits and progress:
-        progress(len(hits))
+    if n_hits and progress:
+        add_cached = getattr(progress, "add_cached", None)
+        add_cached(n_hits) if add_cached else progress(n_hits)
     seen: set[int] = set()
 
     def on_result(j: int, res: GenerationResult) -> None:
@@ -64,18 +157,23 @@ def generate_all(
         seen.add(i)
         results[i] = res
         if use_cache and res.ok:
-            cache.put(keys[i], res)
+            cache.put(keys[i], res, model=mid)
         if progress:
             progress(1)
 
     if todo:
         out = backend.generate([requests[i] for i in todo], on_result)
+        if len(out) != len(todo):
+            raise RuntimeError(f"backend {getattr(backend, 'name', backend)!r} returned {len(out)} results "
+                               f"for {len(todo)} requests")
         for j, res in enumerate(out):
             on_result(j, res)
     for i, k in enumerate(keys):  # fill duplicates from their first occurrence
         if results[i] is None:
             src = results[first[k]]
             results[i] = src if not src.ok else GenerationResult(src.text, None, 0, 0, cached=True)
+            if progress:
+                progress(1)
     final = [r for r in results if r is not None]
     if stats is not None:
         for r in final:

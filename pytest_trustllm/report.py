@@ -14,11 +14,21 @@ def fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def label(s: Mapping[str, Any]) -> str:
+    """A suite result's name: its id, the model when several ran, the test when hand-written."""
+    out = s["id"]
+    if s.get("multi_model"):
+        out += f" [{s['model']}]"
+    if s.get("origin"):
+        out += f" ({s['origin']})"
+    return out
+
+
 def summary_lines(suites: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per suite metric: value, interval, n, dropped, threshold, verdict."""
     rows = [("suite", "metric", "value", "95% CI", "n", "dropped", "gate", "verdict")]
     for s in suites:
-        sid = s["id"] + (f" [{s['model']}]" if s.get("multi_model") else "")
+        sid = label(s)
         for m in s["metrics"]:
             g = m["gate"]
             ci = m.get("interval")
@@ -35,7 +45,7 @@ def item_lines(suites: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     for s in suites:
         it = s["items"]
-        out.append(f"{s['id']}: {it['total']} items, {it['passed']} passed, {it['violated']} violated, "
+        out.append(f"{label(s)}: {it['total']} items, {it['passed']} passed, {it['violated']} violated, "
                    f"{it['dropped']} dropped, {it['errors']} errors, {it['skipped']} skipped")
     return out
 
@@ -61,19 +71,19 @@ def add_junit_gates(path: str | Path, suites: Sequence[Mapping[str, Any]], model
     for key, value in model.items():
         gates.add_property(f"trust.model.{key}", xml_safe(value if isinstance(value, str) else json.dumps(value)))
     for s in suites:
-        label = s["id"] + (f"[{s['model']}]" if s.get("multi_model") else "")
+        name = label(s).replace(" ", "")
         for m in s["metrics"]:
             g = m["gate"]
             if not g:
                 continue
-            case = TestCase(f"{label}::{m['name']}", classname=f"trust-gates.{s['dimension']}", time=0.0)
-            prefix = f"trust.gate.{label}.{m['name']}"
+            case = TestCase(f"{name}::{m['name']}", classname=f"trust-gates.{s['dimension']}", time=0.0)
+            prefix = f"trust.gate.{name}.{m['name']}"
             for k, v in (("value", m["value"]), ("op", g["op"]), ("threshold", g["threshold"]), ("n", m["n"]),
                          ("dropped", m["dropped"]), ("verdict", g["verdict"]),
                          ("interval", m.get("interval")), ("source", g.get("source"))):
                 if v is not None:
                     gates.add_property(f"{prefix}.{k}", xml_safe(v if isinstance(v, str) else json.dumps(v)))
-            text = f"{label} {m['name']} = {fmt(m['value'])}, gate {g['op']} {g['threshold']:g} (n={m['n']})"
+            text = f"{name} {m['name']} = {fmt(m['value'])}, gate {g['op']} {g['threshold']:g} (n={m['n']})"
             if g["verdict"] in ("fail", "incomplete"):
                 case.result = [Failure(xml_safe(f"gate {g['verdict']}: {text}"), "TrustGateFailure")]
             elif g["verdict"] == "inconclusive":

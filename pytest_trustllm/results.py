@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .gates import Override, describe, effective_gates, gate_json
 from .metrics import compute_metrics
+from .report import label
 from .suite.schema import SuiteSpec
 from .types import Score, ScoredItem
 
@@ -19,17 +20,19 @@ OUTCOMES = ("pass", "violation", "dropped", "error", "skip")
 class Collector:
     """Item payloads by (suite file, model), in arrival order (sorted by index before use)."""
 
-    payloads: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    payloads: dict[tuple[str, str | None, str | None], dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, payload: Mapping[str, Any]) -> None:
-        key = (payload["file"], payload.get("model"))
+        # origin: None for the suite's own items, the test function's name for hand-written tests
+        key = (payload["file"], payload.get("model"), payload.get("origin"))
         # keyed by item id: a rerun of the same item (e.g. xdist replacing a crashed worker) counts once
         self.payloads.setdefault(key, {})[payload["id"]] = dict(payload)
 
-    def groups(self) -> list[tuple[str, str | None, list[dict[str, Any]]]]:
+    def groups(self) -> list[tuple[str, str | None, str | None, list[dict[str, Any]]]]:
         out = []
-        for (file, model), items in sorted(self.payloads.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-            out.append((file, model, sorted(items.values(), key=lambda p: (p["index"], p["id"]))))
+        for (file, model, origin), items in sorted(self.payloads.items(),
+                                                   key=lambda kv: (kv[0][0], str(kv[0][1]), str(kv[0][2]))):
+            out.append((file, model, origin, sorted(items.values(), key=lambda p: (p["index"], p["id"]))))
         return out
 
 
@@ -40,7 +43,8 @@ def scored_items(payloads: Iterable[Mapping[str, Any]]) -> list[ScoredItem]:
 
 
 def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[Mapping[str, Any]], rules: str,
-                 overrides: Iterable[Override], intervals: Callable | None = None) -> dict[str, Any]:
+                 overrides: Iterable[Override], intervals: Callable | None = None,
+                 origin: str | None = None) -> dict[str, Any]:
     counts = Counter(p["outcome"] for p in payloads)
     specs = suite.metrics_for(rules)
     items = scored_items(payloads)
@@ -67,6 +71,7 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
     return {
         "id": suite.id, "title": suite.title, "file": file, "dimension": suite.dimension, "task": suite.task,
         "model": model,
+        "origin": origin,
         "items": {"total": len(payloads), "passed": counts.get("pass", 0), "violated": counts.get("violation", 0),
                   "dropped": counts.get("dropped", 0), "errors": counts.get("error", 0),
                   "skipped": counts.get("skip", 0)},
@@ -116,7 +121,7 @@ def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:
         for m in s["metrics"]:
             g = m["gate"]
             if g and g["verdict"] in ("fail", "incomplete", "inconclusive-fail"):
-                lines.append(describe(s["id"] + (f" [{s['model']}]" if s.get("multi_model") else ""), m["name"],
+                lines.append(describe(label(s), m["name"],
                                       m["value"], g["op"], g["threshold"], m["n"]))
     return lines
 

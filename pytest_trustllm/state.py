@@ -187,13 +187,13 @@ class RunState:
         suites = []
         multi = len(self.settings.model) > 1
         intervals = _interval_fn(self.settings)
-        for file, model, payloads in self.collector.groups():
+        for file, model, origin, payloads in self.collector.groups():
             try:
                 suite = self.suite_for(file)
             except SuiteError:
                 continue
             r = suite_result(suite, os.path.relpath(file, self.config.rootpath), model, payloads,
-                             self.settings.rules, self.overrides, intervals)
+                             self.settings.rules, self.overrides, intervals, origin)
             r["multi_model"] = multi
             suites.append(r)
         extra = _post_process(self, suites)
