@@ -106,7 +106,7 @@ def cpu_threads_per_worker(env: Mapping[str, str] | None = None) -> int | None:
 
 
 def _check(gpus_per_worker) -> int:
-    g = int(gpus_per_worker or 1)
+    g = 1 if gpus_per_worker is None else int(gpus_per_worker)
     if g < 1:
         raise ValueError(f"gpus_per_worker must be at least 1, got {gpus_per_worker}")
     return g
