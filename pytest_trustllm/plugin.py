@@ -34,6 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
         pin_gpus(settings)  # before anything initialises CUDA
     config.stash[STATE] = state = RunState.create(config, settings)
     config.pluginmanager.register(ReportListener(state), "trustllm-reports")
+    from .scorers import SCORERS
+
+    config.hook.pytest_trust_register_scorers(registry=SCORERS)
     for name, text in RunState.BUILTIN_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
 
