@@ -147,7 +147,7 @@ def _find_root(unpack: Path) -> Path:
     raise DatasetError("dataset.zip does not hold the TrustLLM dimension folders")
 
 
-_checked: dict[Path, str | None] = {}
+_checked: dict[tuple, str | None] = {}
 
 
 def check_file(path: Path, ref: str) -> str | None:
@@ -159,7 +159,9 @@ def check_file(path: Path, ref: str) -> str | None:
     expected = FILE_SHA256.get(rel)
     if expected is None:
         return "not a file of the pinned TrustLLM release"
-    if path not in _checked:
-        _checked[path] = None if sha256_file(path) == expected else (
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)  # every xdist worker and suite hashes a file once
+    if key not in _checked:
+        _checked[key] = None if sha256_file(path) == expected else (
             f"differs from the pinned TrustLLM release (sha256 expected {expected[:12]}…)")
-    return _checked[path]
+    return _checked[key]

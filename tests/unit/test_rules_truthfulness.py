@@ -177,7 +177,7 @@ def test_internal_scores_and_metrics(tmp_path):
 
 def test_internal_without_judge_skips_judged_items_only():
     recs = _internal_records()
-    out = run_scorer("trustllm.internal", [(recs[0], "Answer: 2"), (recs[1], "Answer: x")], ctx("paper"), {})
+    out = run_scorer("trustllm.internal", [(recs[0], "Answer: 1"), (recs[1], "Answer: x")], ctx("paper"), {})
     assert out[0].verdict == "pass"  # CODAH by rule
     assert isinstance(out[1], Unscored) and out[1].kind == "skip" and "--trust-judge" in out[1].message
 
