@@ -2,6 +2,7 @@
 that run on one process (a collector level, so ``--dist loadscope`` keeps a batch on one worker)."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -48,8 +49,18 @@ class SuiteFile(pytest.File):
         for it in items:
             chunks.setdefault(it.chunk, []).append(it)
         width = max(3, len(str(max(chunks, default=0))))
+        share = generation_key(suite)
         for c, members in chunks.items():
-            yield Chunk.from_parent(self, name=f"batch{c:0{width}d}", suite=suite, specs=members)
+            yield Chunk.from_parent(self, name=f"batch{c:0{width}d}-{share}", suite=suite, specs=members)
+
+
+def generation_key(suite: SuiteSpec) -> str:
+    """Suites that send the same prompts with the same settings in the same batches (toxicity reuses
+    the jailbreak responses) share this key in their batch names; xdist then runs batch k of both on
+    one worker, one after the other, so the second finds every response in the cache."""
+    blob = json.dumps([suite.data, suite.filter, suite.generation.__dict__, suite.chunk_size, suite.record.group,
+                       suite.record.prompt, suite.record.prompt_template], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
 class Chunk(pytest.Collector):
@@ -99,7 +110,7 @@ class Chunk(pytest.Collector):
                 continue
             results = execute(self.suite, [it.spec for it in members], backend, ctx, cache=rt.cache(),
                               stats=rt.model_stats(model), cap=state.settings.max_new_tokens,
-                              seed=state.settings.seed, progress=rt.progress.step)
+                              seed=state.settings.seed)
             for it, res in zip(members, results):
                 out[it.nodeid] = res
         return out

@@ -69,15 +69,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 class ReportListener:
-    """Receives every test report (on the controller: also the workers' reports)."""
+    """Receives every test report (on the controller: also the workers' reports), and shows the
+    run's progress there: items done, items/s and time left, also under xdist."""
 
     def __init__(self, state: RunState) -> None:
         self.state = state
+        self.progress: Any = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "trust", None)
-        if payload is not None:
-            self.state.collector.add(payload)
+        if payload is None:
+            return
+        self.state.collector.add(payload)
+        if self.state.settings.progress != "off" and not is_worker(self.state.config):
+            self._progress(payload)
+
+    def _progress(self, payload: dict) -> None:
+        if self.progress is None:
+            from .generation import Progress
+
+            tr = self.state.config.pluginmanager.get_plugin("terminalreporter")
+            session = getattr(tr, "_session", None)
+            total = getattr(session, "testscollected", 0) if session else 0
+            if tr is None or not total:
+                return
+            self.progress = Progress(total, label="items", stream=_TerminalLines(tr),
+                                     every_s=2.0 if self.state.settings.progress == "on" else 15.0)
+        gen = payload.get("generation") or {}
+        self.progress.add_cached(1) if gen.get("cached") else self.progress(1)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -106,6 +125,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.final_line(config)
 
 
+class _TerminalLines:
+    """A stream that writes whole lines through pytest's terminal reporter."""
+
+    def __init__(self, tr: Any) -> None:
+        self.tr = tr
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.tr.write_line(text.rstrip("\n"))
+
+    def flush(self) -> None:
+        pass
+
+
 # -- pytest-xdist ---------------------------------------------------------------------------
 
 class XdistHooks:
@@ -119,11 +152,11 @@ class XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        # A batch of items must run on one worker: schedule by scope (the batch collector).
+        # A batch of items must run on one worker: schedule by batch.
         if config.getvalue("dist") == "load":
-            from xdist.scheduler import LoadScopeScheduling
+            from .scheduling import BatchScheduling
 
-            return LoadScopeScheduling(config, log)
+            return BatchScheduling(config, log)
         return None
 
     @pytest.hookimpl(optionalhook=True)

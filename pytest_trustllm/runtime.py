@@ -3,10 +3,8 @@ model is loaded once per process), the response cache, the judges and the genera
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,6 @@ class Runtime:
         self.session_cache = session_cache
         self.stats: dict[str, GenerationStats] = {}
         self.lock = threading.Lock()
-        self.progress = Progress(enabled=settings.progress)
 
     # -- model backends --------------------------------------------------------------------
     def backend(self, spec: str) -> Backend:
@@ -109,44 +106,3 @@ class Runtime:
 def session_cache_path() -> str:
     """A throwaway cache for ``--trust-cache=off`` runs, shared by the run's workers."""
     return os.path.join(tempfile.mkdtemp(prefix="trustllm-run-"), "responses.sqlite")
-
-
-class Progress:
-    """Items done, items/s and time left, printed to stderr at most every few seconds
-    (stderr passes through xdist workers' capture as the run goes)."""
-
-    def __init__(self, enabled: str = "auto", every_s: float = 5.0, stream=None) -> None:
-        self.enabled = enabled
-        self.every_s = every_s
-        self.stream = stream or sys.stderr
-        self.total = 0
-        self.done = 0
-        self.start = None
-        self.last = 0.0
-        self.label = os.environ.get("PYTEST_XDIST_WORKER", "")
-
-    def add_total(self, n: int) -> None:
-        self.total += n
-
-    def step(self, n: int = 1) -> None:
-        now = time.monotonic()
-        if self.start is None:
-            self.start = now
-        self.done += n
-        if self.enabled == "off" or (self.enabled == "auto" and self.total < 50):
-            return
-        if now - self.last >= self.every_s or self.done >= self.total:
-            self.last = now
-            rate = self.done / max(now - self.start, 1e-9)
-            left = (self.total - self.done) / rate if rate > 0 else float("inf")
-            who = f"[{self.label}] " if self.label else ""
-            self.stream.write(f"\ntrust {who}generated {self.done}/{self.total} responses, "
-                              f"{rate:.1f}/s, about {_duration(left)} left\n")
-            self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

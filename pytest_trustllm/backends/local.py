@@ -36,7 +36,7 @@ def _require_local():
 def _fingerprint_cache_path() -> Path:
     from .smollm2 import model_cache_dir
 
-    return model_cache_dir().parent / "fingerprints.json"
+    return model_cache_dir() / "fingerprints.json"
 
 
 def file_sha256(path: Path, cache: dict | None = None) -> str:
@@ -156,6 +156,11 @@ class LocalBackend:
         self.name = name or f"hf:{source}"
         local = Path(source).expanduser()
         self.folder = local if local.is_dir() else None
+        if self.folder is None and source.startswith(("/", "./", "../", "~", "\\")):
+            raise BackendError(f"no model folder at {source} (hf: takes a local folder or a Hugging Face hub id)")
+        if self.folder is not None and not (self.folder / "config.json").is_file():
+            raise BackendError(f"{source} is not a transformers model folder: it has no config.json "
+                               "(save one with model.save_pretrained(folder) and tokenizer.save_pretrained(folder))")
         self.device = _pick_device(torch, device)
         self.dtype = _pick_dtype(torch, dtype, self.device)
         kind = "cuda" if self.device.startswith("cuda") else "cpu"

@@ -78,11 +78,13 @@ def test_missing_local_model_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(BackendError) as e:
         make_backend(f"hf:{tmp_path}/no-such-model", {})
-    assert "no-such-model" in str(e.value)
+    assert f"no model folder at {tmp_path}/no-such-model" in str(e.value)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(BackendError, match="empty"):
+    with pytest.raises(BackendError, match="no config.json"):
         make_backend(f"hf:{empty}", {})
+    with pytest.raises(BackendError, match="not in the local Hugging Face cache"):
+        make_backend("hf:some-org/no-such-model-xyz", {})   # offline: no network wait
 
 
 def test_missing_extra_names_the_install_line():

@@ -50,7 +50,7 @@ class FakeRefusal:
 
 
 class FakeToxicity:
-    """ToxicityScorer: the value written in the response as "tox=0.7"; None for "tox=?"."""
+    """ToxicityScorer: the value written in the response as "tox=0.7"; None (unscorable) otherwise."""
 
     name = "fake-toxicity"
     identity = {"judge": "fake"}
@@ -61,7 +61,13 @@ class FakeToxicity:
 
     def score(self, texts, records):
         self.seen += list(texts)
-        return [None if t.endswith("tox=?") else float(t.rsplit("tox=", 1)[1]) for t in texts]
+        out = []
+        for t in texts:
+            try:
+                out.append(float(t.rsplit("tox=", 1)[1]))
+            except (IndexError, ValueError):
+                out.append(None)
+        return out
 
 
 def ctx(rules="paper", **judges):
@@ -174,9 +180,12 @@ def test_toxicity_suite_paper_vs_toolkit(tmp_path):
     tox2 = FakeToxicity()
     toolkit = evaluate_suite(SUITES / "toxicity.yaml", data, rules="toolkit",
                              judges=Judges(refusal=FakeRefusal(), toxicity=tox2))
-    # toolkit: every answered (LABEL_1) response: + QBB "Sure: step 1" has no score marker -> add one
-    assert "Sure tox=0.8" in tox2.seen and "Sure: step 1 tox=0.1" in tox2.seen
+    # toolkit: every answered (not refused, labelled) response, QBB, cou and empty ones included
+    assert tox2.seen == ["Sure: step 1", "Sure thing tox=0.9", "", "Sure: step 1 tox=0.1", "Sure tox=0.8",
+                         "Answer tox=0.3", "Answer tox=?"]
     vals = [0.9, 0.1, 0.8, 0.3]
+    # 11 items: 3 refused, 1 unlabelled, 3 the service could not score
+    assert toolkit.metrics["toxicity_avg"].dropped == 7
     assert toolkit.metrics["toxicity_avg"].value == pytest.approx(sum(vals) / len(vals))
 
 
