@@ -224,13 +224,42 @@ NOTES: dict[tuple[str, str], str] = {
 }
 
 
+# Sub-scores shown in the second table, and the dev-repo CSV values the spec (§4.2) gives for them.
+EXTRA = {
+    "truthfulness/internal.codah": "CODAH part of Internal (paper rule: the published bug, spec §5 item 1)",
+    "truthfulness/hallucination.mc": "multiple choice, share answering A",
+    "safety/jailbreak.rta_cou": "the attack type the paper did not have (left out of the paper rta)",
+    "safety/jailbreak.rta_qbb": "QBB half, 13 paper types (dev CSV \"jailbreak\")",
+    "safety/jailbreak.rta_itc": "ITC half, 13 paper types (dev CSV \"toxicity\")",
+    "safety/toxicity.toxicity_max": "maximum toxicity",
+    "safety/misuse.rta_dna": "Do-Not-Answer part",
+    "safety/misuse.rta_add": "TrustLLM additions",
+    "safety/misuse.rta_dan": "Do-Anything-Now part",
+    "fairness/preference.rta_plain": "plain half",
+    "fairness/preference.rta_force": "force half",
+    "fairness/disparagement.p_age": "age x option",
+    "fairness/disparagement.p_education": "education x option",
+}
+DEV_CSV = {
+    ("mistral-7b", "truthfulness/internal.codah"): 0.03, ("bison-001", "truthfulness/internal.codah"): 0.03,
+    ("mistral-7b", "truthfulness/hallucination.mc"): 0.412, ("bison-001", "truthfulness/hallucination.mc"): 0.577,
+    ("mistral-7b", "safety/jailbreak.rta_qbb"): 0.4484, ("mistral-7b", "safety/jailbreak.rta_itc"): 0.7308,
+    ("mistral-7b", "safety/toxicity.toxicity_max"): 0.9607,
+    ("mistral-7b", "safety/misuse.rta_dna"): 0.6880, ("mistral-7b", "safety/misuse.rta_add"): 0.9592,
+    ("mistral-7b", "safety/misuse.rta_dan"): 0.4436,
+    ("mistral-7b", "fairness/preference.rta_plain"): 0.8667, ("mistral-7b", "fairness/preference.rta_force"): 0.0167,
+    ("mistral-7b", "fairness/disparagement.p_age"): 0.0201, ("mistral-7b", "fairness/disparagement.p_education"): 0.0056,
+}
+
+
 # ---- report ---------------------------------------------------------------------------------
 
 def _fmt(v: float | None, nd: int = 4) -> str:
     return "—" if v is None else f"{v:.{nd}f}"
 
 
-def render(rows: Sequence[Row], results: Mapping[str, ModelResult], rules: str) -> str:
+def render(rows: Sequence[Row], results: Mapping[str, ModelResult], rules: str,
+           other: Mapping[tuple[str, str], Row] | None = None) -> str:
     exact = [r for r in rows if r.status == "exact"]
     exact_ok = [r for r in exact if r.ok]
     lines = [
@@ -242,13 +271,20 @@ def render(rows: Sequence[Row], results: Mapping[str, ModelResult], rules: str) 
         "AdvInstruction similarities. No model, LLM judge, embedder or network is used, so anything that",
         "needs a judge verdict or an embedding that was not recorded shows `—`.",
         "",
-        f"**{len(exact_ok)} of {len(exact)} rows marked `exact` in published.yaml are reproduced within "
-        f"{TOLERANCE}.** Status comes from published.yaml (`exact` = the paper rule gives the published value",
-        "from these records, `approximate` = computable but different, `no` = not computable); `match` is ours",
-        f"vs published within {TOLERANCE}.",
+        f"**{len(exact_ok)} of {len(exact)} rows marked `exact` in published.yaml are reproduced within {TOLERANCE}.**",
         "",
-        "| model | metric | ours | published | diff | status | match | explanation |",
-        "|---|---|---|---|---|---|---|---|",
+        "- `status` comes from published.yaml: `exact` = the paper rule gives the published value from these",
+        "  records, `approximate` = computable but different, `no` = not computable (the reason is given).",
+        f"- `match`: ours vs published within {TOLERANCE}.",
+        "- `other rules`: the same records scored with the other rule set"
+        + (f" (`{'toolkit' if rules == 'paper' else 'paper'}`)" if other else "")
+        + "; where it differs, the two rule sets",
+        "  read these answers differently (docs/rules-truthfulness-safety-fairness.md and the other dimensions'",
+        "  rule documents list the differences).",
+        "- `explanation`: for every row that is not an exact match, published.yaml's reason and ours.",
+        "",
+        "| model | metric | ours | published | diff | status | match | other rules | explanation |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         match = "—" if r.ok is None else ("yes" if r.ok else "**no**")
@@ -260,29 +296,25 @@ def render(rows: Sequence[Row], results: Mapping[str, ModelResult], rules: str) 
         if r.note:
             expl.append(r.note)
         text = "; ".join(e for e in expl if e).replace("|", "\\|")
+        alt = (other or {}).get((r.model, r.key))
         lines.append(f"| {r.model} | {r.key} | {_fmt(r.ours)} | {r.published:g} | "
-                     f"{'—' if r.diff is None else f'{r.diff:+.4f}'} | {r.status} | {match} | {text} |")
+                     f"{'—' if r.diff is None else f'{r.diff:+.4f}'} | {r.status} | {match} | "
+                     f"{_fmt(alt.ours if alt else None)} | {text} |")
     lines += ["", "## Skipped suites (data file not recorded for the model)", ""]
     for model, res in sorted(results.items()):
         if res.skipped:
             lines.append(f"- {model}: " + ", ".join(f"{k}" for k in sorted(res.skipped)))
-    lines += ["", "## Other values computed from the records (not on the leaderboard)", ""]
-    extra = {
-        "truthfulness/internal.codah": "CODAH part of Internal (dev CSV: Mistral 0.03, PaLM 2 0.03)",
-        "safety/jailbreak.rta_cou": "the attack type the paper did not have",
-        "safety/jailbreak.rta_qbb": "QBB half (dev CSV: Mistral 0.4484)",
-        "safety/jailbreak.rta_itc": "ITC half (dev CSV: Mistral 0.7308)",
-        "safety/toxicity.toxicity_max": "dev CSV: Mistral 0.9607",
-        "fairness/preference.rta_plain": "plain half",
-        "fairness/preference.rta_force": "force half",
-        "fairness/disparagement.p_age": "dev CSV: Mistral 0.0201",
-    }
-    lines += ["| model | metric | ours | note |", "|---|---|---|---|"]
+    lines += ["", "## Other values computed from the records (not on the leaderboard)", "",
+              "Sub-scores the suites report besides the headline, with the authors' dev-repo CSV value where the",
+              "spec (§4.2) lists one.", "",
+              "| model | metric | ours | n | dropped | dev CSV | note |", "|---|---|---|---|---|---|---|"]
     for model, res in sorted(results.items()):
-        for key, note in extra.items():
+        for key, note in EXTRA.items():
             mv = res.metrics.get(key)
             if mv is not None and mv.value is not None:
-                lines.append(f"| {model} | {key} | {_fmt(mv.value)} | {note} (n={mv.n}, dropped={mv.dropped}) |")
+                dev = DEV_CSV.get((model, key))
+                lines.append(f"| {model} | {key} | {_fmt(mv.value)} | {mv.n} | {mv.dropped} | "
+                             f"{'—' if dev is None else dev} | {note} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -301,8 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no published.yaml in {rec}; set --recorded or $TRUSTLLM_RECORDED", file=sys.stderr)
         return 2
     rows, results = reproduce(rec, args.rules, args.model, args.dimension)
+    other_rows, _ = reproduce(rec, "toolkit" if args.rules == "paper" else "paper", args.model, args.dimension)
+    other = {(r.model, r.key): r for r in other_rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(rows, results, args.rules), encoding="utf-8")
+    args.out.write_text(render(rows, results, args.rules, other), encoding="utf-8")
     bad = [r for r in rows if r.status == "exact" and not r.ok]
     print(f"{sum(1 for r in rows if r.status == 'exact') - len(bad)}/{sum(1 for r in rows if r.status == 'exact')} "
           f"exact rows reproduced within {TOLERANCE}; wrote {args.out}")

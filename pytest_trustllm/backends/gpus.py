@@ -68,6 +68,18 @@ def auto_workers(gpus_per_worker: int = 1, env: Mapping[str, str] | None = None,
     return cpu_count()
 
 
+def auto_num_workers(settings, env: Mapping[str, str] | None = None) -> int | None:
+    """For the ``pytest_xdist_auto_num_workers`` hook: one worker per ``settings.gpus_per_worker``
+    visible GPUs, or None without GPUs (xdist then applies its own CPU-count rule)."""
+    env = os.environ if env is None else env
+    if env.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist reads the override itself
+    gpus = visible_gpus(env)
+    if not gpus:
+        return None
+    return auto_workers(getattr(settings, "gpus_per_worker", 1) or 1, env, gpus)
+
+
 def worker_index(worker_id: str | None) -> int | None:
     """``gw3`` -> 3; the controller or a run without xdist (None, "master") -> None."""
     m = _WORKER.match(worker_id or "")

@@ -8,6 +8,7 @@ in the judge's own stats, apart from the model's.
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Mapping, Sequence
 
@@ -16,15 +17,25 @@ from .base import JudgeFailure, JudgeStats
 
 DEFAULT_MAX_NEW_TOKENS = 512
 # options that describe the model under test's endpoint, not the judge's
-MODEL_ONLY_OPTIONS = ("base_url", "api_key", "api_key_env", "organization", "headers", "model_kwargs", "revision")
+MODEL_ONLY_OPTIONS = ("base_url", "api_key_env", "api_key", "organization", "headers")
+OWN_OPTIONS = ("judge_max_new_tokens", "judge_backend_options")
+NOT_BACKEND = ("refusal", "judge", "toxicity", "embedder", "cache_path", "cache_refresh", "rules", "hook",
+               "_judges_shared", "chat_judge")
 
 
 def judge_backend_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in options.items()
-           if not k.startswith("judge_") and k not in MODEL_ONLY_OPTIONS and k != "chat_judge"}
+    """The judge backend's options: the run's ``backend_options`` minus the model-only ones, then
+    ``judge_backend_options`` (a dict) and top-level ``judge_<name>`` keys (``judge_base_url``)."""
+    base = options.get("backend_options")
+    if base is None:  # a flat options dict (tests, scripts)
+        base = {k: v for k, v in options.items() if not k.startswith("judge_") and k not in NOT_BACKEND}
+    out = {k: v for k, v in dict(base).items() if k not in MODEL_ONLY_OPTIONS}
+    out.update(options.get("judge_backend_options") or {})
     for k, v in options.items():
-        if k.startswith("judge_") and v is not None and k not in ("judge_max_new_tokens",):
+        if k.startswith("judge_") and k not in OWN_OPTIONS and v is not None:
             out[k[len("judge_"):]] = v
+    if "device" not in out and options.get("device"):
+        out["device"] = options["device"]
     return out
 
 
@@ -91,7 +102,8 @@ def make_chat_judge(spec: str, options: Mapping[str, Any]) -> BackendJudge:
     if not spec:
         raise JudgeConfigError("--trust-judge needs a model spec, e.g. --trust-judge=gpt-4-1106-preview")
     bopts = judge_backend_options(options)
-    secrets = tuple(str(v) for k, v in bopts.items() if "key" in k.lower() and isinstance(v, str))
+    key_env = bopts.get("api_key_env") or "OPENAI_API_KEY"
+    secrets = tuple(s for s in (os.environ.get(str(key_env)),) if s)
     try:
         backend = make_backend(spec, bopts)
     except BackendError as e:

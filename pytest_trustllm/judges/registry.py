@@ -7,21 +7,23 @@ is a model spec (``gpt-4-1106-preview``, ``openai:NAME``, ``hf:PATH``, ``smollm2
 part names a registered judge factory.
 
 Extending: ``JUDGE_FACTORIES["toxicity"].register("mine", factory)``, or the plugin hook
-``pytest_trust_make_judge(kind, name, options)`` passed to ``make_judges(..., hook=...)``, which is
-asked first and may return None to fall through.
+``pytest_trust_make_judge(kind, options)``, which the plugin asks before ``make_judge``.
 
 ``options`` (a plain dict; missing keys mean their defaults):
-  refusal, judge, toxicity, embedder   the specs (None = default, "none" = not configured)
+  refusal, judge, toxicity, embedder   the specs (None/"auto" = default, "none"/"off" = not configured)
   device                               "cpu", "cuda", "cuda:1", "auto"/None (CUDA when available)
-  cache_path                           SQLite file for judge results (None: in-memory only)
-  cache_refresh                        True: ignore stored judge results (still store new ones)
+  cache_path                           SQLite file for judge results (table ``judges``; None: memory only)
+  cache_refresh                        True: ignore stored judge results (new ones are still stored)
   rules                                "paper" | "toolkit" (recorded in the report only)
-  judge_base_url, judge_api_key, judge_max_new_tokens, judge_*   the LLM judge's backend options
-  embedder_base_url, embedder_api_key, embedder_model            the OpenAI embedder
-  toxicity_base_url, toxicity_qps, toxicity_max_retries          the Perspective client
-  refusal_batch_size, refusal_params                             longformer / offline refusal
-plus the backend options of the run (used by the LLM judge backend, minus the model-only ones).
-Factories also receive ``chat_judge`` (the configured LLM judge or None) in ``options``.
+  backend_options                      the run's backend options; the LLM judge's backend starts from
+                                       them minus the model-only ones (base_url, api_key_env)
+  judge_base_url, judge_api_key_env, judge_max_new_tokens, judge_<option>   the LLM judge's own
+  embedder_base_url, embedder_api_key, embedder_model                       the OpenAI embedder
+  toxicity_base_url, toxicity_qps, toxicity_max_retries                     the Perspective client
+  refusal_model, refusal_revision, refusal_batch_size, refusal_params      longformer / offline
+  hook                                 the plugin's pytest_trust_make_judge (used for the shared LLM judge)
+Factories are called as ``factory(arg, options)``; for ``--trust-refusal=judge`` the options also
+carry ``chat_judge`` (the run's LLM judge).
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ JUDGE_FACTORIES["embedder"].register("openai", lazy(_M + "embeddings", "make_ope
 JUDGE_FACTORIES["embedder"].register("minilm", lazy(_M + "embeddings", "make_minilm"))
 JUDGE_FACTORIES["embedder"].register("recorded", lazy(_M + "embeddings", "make_recorded_embedder"))
 
-Hook = Callable[..., Any]  # (kind=, name=, options=) -> judge | None
+Hook = Callable[..., Any]  # (kind=, options=) -> judge | None (the pytest_trust_make_judge hook)
 
 
 def redact(text: str, extra: tuple[str, ...] | list[str] = ()) -> str:
@@ -146,13 +148,13 @@ def resolve_toxicity_default(options: Mapping[str, Any] | None = None) -> tuple[
                   "(set it, or --trust-toxicity=profanity for an offline stand-in)")
 
 
-def _spec_of(kind: str, options: Mapping[str, Any]) -> tuple[str | None, str]:
-    """The spec to build for ``kind`` (None = not configured) and why."""
+def judge_spec(kind: str, options: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The spec to build for ``kind`` (None = not configured) and why (the default's reason)."""
     raw = options.get(kind)
     if raw is not None and str(raw).strip().lower() in OFF:
         return None, "disabled"
     if raw is not None and str(raw).strip() and str(raw).strip().lower() not in ("auto", "default"):
-        return str(raw).strip(), "chosen"
+        return str(raw).strip(), f"chosen: {str(raw).strip()}"
     if kind == "refusal":
         return resolve_refusal_default(options)
     if kind == "embedder":
@@ -162,20 +164,31 @@ def _spec_of(kind: str, options: Mapping[str, Any]) -> tuple[str | None, str]:
     return None, "not configured"
 
 
-def make_judge(kind: str, spec: str, options: Mapping[str, Any], hook: Hook | None = None) -> Any:
-    """Build one (uncached) judge of ``kind`` from ``spec``."""
+def _shared(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-run memo kept in the options dict itself: one judge cache and one LLM judge per run,
+    however many kinds ask for them (``--trust-refusal=judge`` reuses the ``--trust-judge`` judge)."""
+    if isinstance(options, dict):
+        return options.setdefault("_judges_shared", {})
+    return {}
+
+
+def judge_cache(options: Mapping[str, Any]):
+    from .cached import JudgeCache
+
+    memo = _shared(options)
+    if "cache" not in memo:
+        memo["cache"] = JudgeCache(options.get("cache_path"), refresh=bool(options.get("cache_refresh")))
+    return memo["cache"]
+
+
+def build_judge(kind: str, spec: str, options: Mapping[str, Any]) -> Any:
+    """One uncached judge of ``kind`` from ``spec`` (``NAME`` or ``NAME:ARG``; any model spec for ``judge``)."""
     if kind not in JUDGE_FACTORIES:
         raise JudgeConfigError(f"unknown judge kind {kind!r}; valid: {', '.join(KINDS)}")
-    if hook is not None:
-        got = hook(kind=kind, name=spec, options=options)
-        if got is not None:
-            return got
     reg = JUDGE_FACTORIES[kind]
-    name, arg = split_spec(spec)
-    if kind == "judge" and name not in reg and spec not in reg:
+    name, arg = (spec, "") if spec in reg else split_spec(spec)
+    if kind == "judge" and name not in reg:
         name, arg = "chat", spec  # any model spec
-    if spec in reg:
-        name, arg = spec, ""
     from ..registry import UnknownName
 
     try:
@@ -185,32 +198,64 @@ def make_judge(kind: str, spec: str, options: Mapping[str, Any], hook: Hook | No
     return factory(arg, options)
 
 
-def make_judges(options: Mapping[str, Any], hook: Hook | None = None) -> Judges:
-    """All judges of a run. Cacheable judges are served from ``options['cache_path']``.
-    ``Judges.extra``: ``selection`` (kind -> why this judge), ``cache`` (the JudgeCache), ``rules``."""
-    from .cached import JudgeCache, with_cache
+def chat_judge(options: Mapping[str, Any]) -> Any:
+    """The run's LLM judge (built once; through the plugin hook first when ``options['hook']`` is set)."""
+    memo = _shared(options)
+    if "judge" not in memo:
+        hook = options.get("hook")
+        made = hook(kind="judge", options=options) if hook is not None else None
+        memo["judge"] = made if made is not None else _make(kind="judge", options=options)
+    return memo["judge"]
 
+
+def _make(kind: str, options: Mapping[str, Any]) -> Any:
+    from .cached import with_cache
+
+    spec, why = judge_spec(kind, options)
+    if spec is None:
+        return None
     opts = dict(options)
-    cache = JudgeCache(opts.get("cache_path"), refresh=bool(opts.get("cache_refresh")))
+    if kind == "refusal" and split_spec(spec)[0] == "judge":
+        opts["chat_judge"] = chat_judge(options)
+    judge = build_judge(kind, spec, opts)
+    if judge is not None and getattr(judge, "selection", None) is None:
+        try:
+            judge.selection = why
+        except AttributeError:
+            pass
+    return with_cache(kind, judge, judge_cache(options))
+
+
+def make_judge(kind: str, options: Mapping[str, Any]) -> Any:
+    """The judge of ``kind`` that ``options`` configure, cached when it is cacheable; None when not
+    configured. (The plugin asks the ``pytest_trust_make_judge`` hook before calling this.)"""
+    if kind == "judge":
+        memo = _shared(options)
+        if "judge" not in memo:
+            memo["judge"] = _make("judge", options)
+        return memo["judge"]
+    return _make(kind, options)
+
+
+def make_judges(options: Mapping[str, Any], hook: Hook | None = None) -> Judges:
+    """All four judges at once (for use outside the plugin). ``hook(kind=, options=)`` is asked first.
+    ``Judges.extra``: ``selection`` (kind -> what was chosen and why), ``cache`` (the JudgeCache)."""
+    opts = dict(options)
+    if hook is not None:
+        opts["hook"] = hook
     built: dict[str, Any] = {}
-    selection: dict[str, str] = {}
-    # the LLM judge first: --trust-refusal=judge uses it
     for kind in ("judge", "refusal", "toxicity", "embedder"):
-        spec, why = _spec_of(kind, opts)
-        selection[kind] = why if spec is None else f"{spec} ({why})"
-        if spec is None:
-            built[kind] = None
-            continue
-        judge = make_judge(kind, spec, {**opts, "chat_judge": built.get("judge")}, hook)
-        if judge is not None and not hasattr(judge, "selection"):
-            try:
-                judge.selection = why
-            except AttributeError:
-                pass
-        built[kind] = with_cache(kind, judge, cache)
+        made = hook(kind=kind, options=opts) if hook is not None else None
+        if made is None:
+            made = make_judge(kind, opts)
+        elif kind == "judge":
+            _shared(opts)["judge"] = made
+        built[kind] = made
+    selection = {k: (getattr(v, "selection", None) or "from hook") if v is not None else judge_spec(k, opts)[1]
+                 for k, v in built.items()}
     return Judges(refusal=built["refusal"], judge=built["judge"], toxicity=built["toxicity"],
                   embedder=built["embedder"],
-                  extra={"selection": selection, "cache": cache, "rules": opts.get("rules", "paper")})
+                  extra={"selection": selection, "cache": judge_cache(opts), "rules": opts.get("rules", "paper")})
 
 
 def judges_report(judges: Judges) -> list[dict[str, Any]]:

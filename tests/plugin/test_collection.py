@@ -20,7 +20,7 @@ def test_suite_under_suites_folder_is_collected(trust: TrustRun) -> None:
 
 def test_nested_suites_folder_yaml_needs_no_declaration_to_be_claimed(trust: TrustRun) -> None:
     # a YAML under suites/ is always a suite: one without the declaration is an error, not ignored
-    trust.write("pkg/suites/sub/notes.yaml", "just: a mapping\n")
+    trust.write("pkg/suites/sub/notes.yaml", "id: demo/notes\n")
     result = trust.run("--trust-model=replay")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*pkg/suites/sub/notes.yaml*missing required key 'trustllm_suite'*"])
@@ -62,9 +62,9 @@ def test_data_formats_json_jsonl_csv(trust: TrustRun) -> None:
     for fmt in ("json", "jsonl", "csv"):
         assert {i for i in items(ids) if i[0] == f"suites/{fmt}.yaml"} == {
             (f"suites/{fmt}.yaml", f"q{i}") for i in range(5)}
-    items = {s["id"]: s["items"] for s in report["suites"]}
+    counts = {s["id"]: s["items"] for s in report["suites"]}
     expected = {"total": 5, "passed": 3, "violated": 2, "dropped": 0, "errors": 0, "skipped": 0}
-    assert items == {"demo/json": expected, "demo/jsonl": expected, "demo/csv": expected}
+    assert counts == {"demo/json": expected, "demo/jsonl": expected, "demo/csv": expected}
     # every format carries the same record fields to the metrics
     fields = {s["id"]: [r["fields"] for r in s["records"]] for s in report["suites"]}
     assert fields["demo/json"] == fields["demo/jsonl"] == fields["demo/csv"]

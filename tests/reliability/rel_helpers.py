@@ -198,3 +198,20 @@ def validate_junit(path: Path) -> None:
 
     schema = xmlschema.XMLSchema(str(JUNIT_XSD))
     schema.validate(str(path))
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc), in pid order."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            out.append(int(d.name))
+    return sorted(out)

@@ -49,7 +49,8 @@ class FaultConfig:
     hang_s: float = 30.0
     # plan(prompt, attempt) -> fault name or None; when set it replaces ``rates``
     plan: Callable[[str, int], str | None] | None = None
-    reply: Callable[[dict], str] | None = None
+    reply: Callable[[dict], str] | None = None     # answer text for a request (default: echo)
+    messages: dict[str, str] = field(default_factory=dict)  # error message per fault, to override
 
     def __post_init__(self) -> None:
         unknown = set(self.rates) - set(FAULTS)
@@ -63,7 +64,7 @@ class ServerStats:
     in_flight: int = 0
     max_in_flight: int = 0
     attempts: collections.Counter = field(default_factory=collections.Counter)   # prompt -> attempts
-    answered: collections.Counter = field(default_factory=collections.Counter)   # prompt -> 200 answers
+    answered: collections.Counter = field(default_factory=collections.Counter)   # prompt -> complete answers
     outcomes: collections.Counter = field(default_factory=collections.Counter)   # fault or "ok" -> count
     log: list = field(default_factory=list)   # (monotonic time, prompt, outcome)
 
@@ -232,12 +233,14 @@ class FaultServer:
                 extra["retry-after"] = cfg.retry_after
             if cfg.retry_after_ms is not None:
                 extra["retry-after-ms"] = cfg.retry_after_ms
-            self._send(writer, 429, _error("Rate limit reached for requests", "rate_limit_exceeded"), extra)
+            self._send(writer, 429, _error(cfg.messages.get("429") or "Rate limit reached for requests",
+                                           "rate_limit_exceeded"), extra)
             return True
         if fault in ("500", "503", "400"):
-            msg = {"500": "The server had an error while processing your request",
-                   "503": "The engine is currently overloaded, please try again later",
-                   "400": "Invalid request: this prompt is rejected"}[fault]
+            msg = cfg.messages.get(fault) or {
+                "500": "The server had an error while processing your request",
+                "503": "The engine is currently overloaded, please try again later",
+                "400": "Invalid request: this prompt is rejected"}[fault]
             self._send(writer, int(fault), _error(msg, "server_error" if fault != "400" else "invalid_request_error"))
             return True
         if fault == "malformed":
@@ -249,7 +252,8 @@ class FaultServer:
             "message": {"role": "assistant", "content": None if fault == "null" else text}}]
         n_prompt = sum(len(str(m.get("content", "")).split()) for m in req.get("messages") or [])
         n_out = len(text.split())
-        self.stats.answered[prompt] += 1
+        if fault is None or fault == "empty":
+            self.stats.answered[prompt] += 1
         self._send(writer, 200, json.dumps({
             "id": f"chatcmpl-{self.stats.requests}", "object": "chat.completion", "created": int(time.time()),
             "model": req.get("model", "fault-model"), "choices": choices,

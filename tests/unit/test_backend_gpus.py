@@ -46,6 +46,14 @@ def test_auto_workers_without_gpu_uses_cpus_and_env_override():
     assert gpus.auto_workers(1, env={"PYTEST_XDIST_AUTO_NUM_WORKERS": "3"}, gpus=["0"]) == 3
 
 
+def test_auto_num_workers_for_the_xdist_hook():
+    class S:
+        gpus_per_worker = 2
+    assert gpus.auto_num_workers(S(), env={"CUDA_VISIBLE_DEVICES": "0,1,2,3"}) == 2
+    assert gpus.auto_num_workers(S(), env={"CUDA_VISIBLE_DEVICES": ""}) is None   # xdist's CPU rule
+    assert gpus.auto_num_workers(S(), env={"CUDA_VISIBLE_DEVICES": "0", "PYTEST_XDIST_AUTO_NUM_WORKERS": "5"}) is None
+
+
 def test_pin_worker_gives_disjoint_groups():
     ids = ["0", "1", "2", "3"]
     pins = [gpus.pin_worker(f"gw{i}", 1, gpus=ids) for i in range(4)]
