@@ -91,6 +91,11 @@ class ResponseCache:
             raise CacheError(f"response cache {self.path} does not exist (read-only cache)")
         try:
             self.db = self._connect()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise CacheError(f"response cache {self.path} stayed locked for {BUSY_TIMEOUT_S:.0f} s by another "
+                                 "process") from None
+            raise _unusable(self.path, str(e)) from None
         except sqlite3.DatabaseError as e:
             raise _unusable(self.path, str(e)) from None
 

@@ -169,7 +169,8 @@ class TrustItem(pytest.Item):
             "response": excerpt(r.response if r else None),
             "generation": None if gen is None else {
                 "cached": gen.cached, "error": gen.error, "prompt_tokens": gen.prompt_tokens,
-                "completion_tokens": gen.completion_tokens},
+                "completion_tokens": gen.completion_tokens,
+                "replayed": str(self.model).split(":")[0] == "replay"},
         }
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:

@@ -124,7 +124,7 @@ def _vals(items: Sequence[ScoredItem], field: str | None) -> tuple[np.ndarray, n
 
 def _safe_div(num: np.ndarray, den: np.ndarray, empty: float | None) -> np.ndarray:
     out = np.full(num.shape, np.nan if empty is None else float(empty))
-    ok = den > 0
+    ok = den != 0
     out[ok] = num[ok] / den[ok]
     return out
 
@@ -219,9 +219,7 @@ def _group_ratio(items, W, by, numerator, denominator, groups=None, round_groups
         if groups is None:  # only the groups present in this resample count
             total += np.where(seen, v, 0.0)
             count += seen
-        else:
-            if not sel.any() and round_groups is not None:
-                v = np.round(v, round_groups)
+        else:  # a fixed group with no item in this resample counts ``empty``, as in the reduction
             total += np.where(seen, v, _round(np.full(W.shape[0], float(empty)), round_groups))
             count += 1
     return _safe_div(total, count, None)
@@ -307,6 +305,21 @@ def _macro_f1(items, W, pred="pred", gold="gold"):
     return _safe_div(f1_sum, present, None)
 
 
+def chi2_p_batch(tables: np.ndarray) -> np.ndarray:
+    """p-values of ``scipy.stats.chi2_contingency`` (its defaults: Yates' correction when dof = 1) for
+    a stack of R x C tables whose rows and columns all have counts (the reduction drops empty ones).
+    The same statistic as scipy's, evaluated for all tables at once; ``chi2.sf`` gives the p-value."""
+    from scipy.stats import chi2
+
+    _, r, c = tables.shape
+    dof = (r - 1) * (c - 1)
+    expected = tables.sum(2, keepdims=True) * tables.sum(1, keepdims=True) / tables.sum((1, 2), keepdims=True)
+    diff = tables - expected
+    if dof == 1:
+        diff = np.sign(diff) * np.maximum(np.abs(diff) - 0.5, 0.0)
+    return chi2.sf((diff * diff / expected).sum((1, 2)), dof)
+
+
 @_fast("chi2_p")
 def _chi2_p(items, W, by, field="option"):
     from .metrics.classification import chi2_p_value
@@ -329,9 +342,13 @@ def _chi2_p(items, W, by, field="option"):
     for k, (a, o) in enumerate(cells):
         onehot[k, rows.index(a) * len(cols) + cols.index(o)] = 1
     tables = (W[:, pos] @ onehot).reshape(W.shape[0], len(rows), len(cols))
-    for b, t in enumerate(tables):
-        t = t[t.sum(1) > 0][:, t.sum(0) > 0]  # only categories that occur, as the reduction
-        p = chi2_p_value(t.astype(int).tolist()) if t.size else None
+    full = (tables.sum(2) > 0).all(1) & (tables.sum(1) > 0).all(1)
+    if len(rows) >= 2 and len(cols) >= 2 and full.any():
+        out[full] = chi2_p_batch(tables[full])
+    for b in np.flatnonzero(~full):  # a category absent from this resample: the reduction's own way
+        t = tables[b]
+        t = t[t.sum(1) > 0][:, t.sum(0) > 0]
+        p = chi2_p_value(t.astype(int).tolist())
         if p is not None:
             out[b] = p
     return out
@@ -559,6 +576,15 @@ def proportion_interval(spec: MetricSpec, mv: MetricValue,
     return (lo, hi), info
 
 
+def _zero_one(spec: MetricSpec, evaluator: Evaluator) -> bool:
+    """The generic ``proportion`` reduction is a share only when its values are 0 or 1."""
+    if spec.reduce != "proportion":
+        return True  # the reduction declared kind="proportion": a share of 0/1 values by contract
+    sel = [evaluator.items[i] for i in evaluator.selected(spec)]
+    _, x = _vals(sel, spec.args.get("field"))
+    return bool(np.all((x == 0) | (x == 1)))
+
+
 def add_intervals(specs: Sequence[MetricSpec], items: Sequence[ScoredItem], values: Mapping[str, MetricValue],
                   seed: int = 0, resamples: int = RESAMPLES, confidence: float = CONFIDENCE) -> dict[str, MetricValue]:
     """``values`` with ``interval`` filled (None where no interval exists: no value, or too few units);
@@ -571,7 +597,7 @@ def add_intervals(specs: Sequence[MetricSpec], items: Sequence[ScoredItem], valu
             out[spec.name] = mv
             continue
         result = None
-        if mv.kind == "proportion" and not spec.of and not spec.group:
+        if mv.kind == "proportion" and not spec.of and not spec.group and _zero_one(spec, evaluator):
             result = proportion_interval(spec, mv, confidence)
         if result is None:
             result = bootstrap_interval(evaluator, spec, seed, resamples, confidence)

@@ -84,10 +84,13 @@ def add_junit_gates(path: str | Path, suites: Sequence[Mapping[str, Any]], model
                 if v is not None:
                     gates.add_property(f"{prefix}.{k}", xml_safe(v if isinstance(v, str) else json.dumps(v)))
             text = f"{name} {m['name']} = {fmt(m['value'])}, gate {g['op']} {g['threshold']:g} (n={m['n']})"
-            if g["verdict"] in ("fail", "incomplete"):
-                case.result = [Failure(xml_safe(f"gate {g['verdict']}: {text}"), "TrustGateFailure")]
+            if g["verdict"] in ("fail", "incomplete") or (g["verdict"] == "inconclusive"
+                                                           and g.get("on_inconclusive", "fail") == "fail"):
+                case.result = [Failure(xml_safe(f"gate {g['verdict']}: {name} {g['reason']}" if g.get("reason")
+                                                else f"gate {g['verdict']}: {text}"), "TrustGateFailure")]
             elif g["verdict"] == "inconclusive":
-                case.result = [Skipped(xml_safe(f"inconclusive (warn): {text}"))]
+                case.result = [Skipped(xml_safe(f"inconclusive (warn): {name} {g['reason']}" if g.get("reason")
+                                                else f"inconclusive (warn): {text}"))]
             gates.add_testcase(case)
     gates.update_statistics()
     xml.add_testsuite(gates)

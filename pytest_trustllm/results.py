@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .gates import Override, describe, effective_gates, gate_json
 from .metrics import compute_metrics
@@ -88,7 +88,7 @@ def _record(p: Mapping[str, Any]) -> dict[str, Any]:
         out.update(message=p.get("message"), prompt=p.get("prompt"), response=p.get("response"))
     gen = p.get("generation")
     if gen:
-        out["generation"] = {"cached": gen.get("cached"), "error": gen.get("error"),
+        out["generation"] = {"cached": gen.get("cached"), "error": gen.get("error"), "replayed": gen.get("replayed"),
                              "prompt_tokens": gen.get("prompt_tokens", 0),
                              "completion_tokens": gen.get("completion_tokens", 0)}
     return out
@@ -96,7 +96,7 @@ def _record(p: Mapping[str, Any]) -> dict[str, Any]:
 
 def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Top-level ``generation`` counts and token usage per model, from the per-item records."""
-    total = {"generated": 0, "cached": 0, "errors": 0}
+    total = {"generated": 0, "cached": 0, "replayed": 0, "errors": 0}
     usage: dict[str, dict[str, int]] = {}
     for s in suites:
         u = usage.setdefault(str(s["model"]), {"prompt_tokens": 0, "completion_tokens": 0})
@@ -106,6 +106,8 @@ def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 continue
             if gen.get("error"):
                 total["errors"] += 1
+            elif gen.get("replayed"):
+                total["replayed"] += 1
             elif gen.get("cached"):
                 total["cached"] += 1
             else:
@@ -120,27 +122,39 @@ def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:
     for s in suites:
         for m in s["metrics"]:
             g = m["gate"]
-            if g and g["verdict"] in ("fail", "incomplete", "inconclusive-fail"):
-                lines.append(describe(label(s), m["name"],
-                                      m["value"], g["op"], g["threshold"], m["n"]))
+            if g and (g["verdict"] in ("fail", "incomplete", "inconclusive-fail")
+                      or (g["verdict"] == "inconclusive" and g.get("on_inconclusive", "fail") == "fail")):
+                # a confident gate's reason line carries its interval (decisions.apply_gates)
+                lines.append(f"{label(s)} {g['reason']}" if g.get("reason") else
+                             describe(label(s), m["name"], m["value"], g["op"], g["threshold"], m["n"]))
     return lines
 
 
-def exit_decision(suites: list[Mapping[str, Any]], pytest_status: int) -> tuple[int, str]:
-    """Non-zero when any gate fails or any item errored, even if every test passed."""
+def exit_decision(suites: list[Mapping[str, Any]], pytest_status: int,
+                  regressions: Sequence[str] = ()) -> tuple[int, str]:
+    """Non-zero when any gate fails (or is inconclusive under --trust-inconclusive=fail), any item
+    errored, or ``regressions`` (significant regressions against --trust-baseline) is not empty,
+    even if every test passed."""
     failures = gate_failures(suites)
     errors = sum(s["items"]["errors"] for s in suites)
     gates = sum(1 for s in suites for m in s["metrics"] if m["gate"])
+    warned = sum(1 for s in suites for m in s["metrics"] if m["gate"] and m["gate"]["verdict"] == "inconclusive"
+                 and m["gate"].get("on_inconclusive") == "warn")
     reasons = []
     if failures:
         reasons.append(f"{len(failures)} of {gates} gate(s) failed: " + "; ".join(failures[:3])
                        + (" …" if len(failures) > 3 else ""))
     if errors:
         reasons.append(f"{errors} item(s) errored")
+    if regressions:
+        reasons.append(f"{len(regressions)} significant regression(s) against the baseline: "
+                       + "; ".join(regressions[:3]) + (" …" if len(regressions) > 3 else ""))
     if reasons:
         return (pytest_status or 1), "trust FAILED: " + "; ".join(reasons)
     if not suites:
         return pytest_status, "trust: no trust items ran"
+    passed = (f"all {gates} gate(s) passed" if not warned else
+              f"{gates - warned} of {gates} gate(s) passed, {warned} inconclusive (--trust-inconclusive=warn)")
     if pytest_status:
-        return pytest_status, f"trust: all {gates} gate(s) passed, but the pytest run failed (exit {pytest_status})"
-    return 0, f"trust passed: all {gates} gate(s) passed" if gates else "trust passed: no gates"
+        return pytest_status, f"trust: {passed}, but the pytest run failed (exit {pytest_status})"
+    return 0, f"trust passed: {passed}" if gates else "trust passed: no gates"

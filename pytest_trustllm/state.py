@@ -199,7 +199,7 @@ class RunState:
         extra = _post_process(self, suites)
         known = {s["id"]: [m["name"] for m in s["metrics"]] for s in suites}
         bad = unknown_overrides(self.overrides, known)
-        status, reason = exit_decision(suites, pytest_status)
+        status, reason = exit_decision(suites, pytest_status, _exit_failures(extra))
         if bad:
             status, reason = (status or 1), reason + f"; unknown threshold override(s): {', '.join(bad)}"
         self.exit_reason = reason
@@ -212,8 +212,10 @@ class RunState:
             "data": _merge_notes(infos),
             "suites": suites,
             **extra,
-            "exit": {"status": status, "reason": reason},
+            # "pytest": the run's own status before the trust decision (the shard merge recombines it)
+            "exit": {"status": status, "reason": reason, "pytest": pytest_status},
         }
+        _write_outputs(self)
         if self.settings.report:
             write_json_atomic(self.settings.report, self.results)
         return status
@@ -233,7 +235,8 @@ class RunState:
         for line in item_lines(self.results["suites"]):
             tr.write_line(line)
         gen = self.results["generation"]
-        tr.write_line(f"responses: {gen['generated']} generated, {gen['cached']} from cache, "
+        replayed = f", {gen['replayed']} replayed" if gen.get("replayed") else ""
+        tr.write_line(f"responses: {gen['generated']} generated, {gen['cached']} from cache{replayed}, "
                       f"{gen['errors']} failed")
         for model, u in gen["usage"].items():
             if u["prompt_tokens"] or u["completion_tokens"]:
@@ -273,7 +276,25 @@ def _post_process(state: RunState, suites: list[dict[str, Any]]) -> dict[str, An
         from .decisions import apply_decisions
     except ImportError:
         return {}
-    return apply_decisions(state.settings, suites)
+    return apply_decisions(state.settings, suites, root=state.config.rootpath)
+
+
+def _exit_failures(extra: dict[str, Any]) -> list[str]:
+    """Besides the gates, what fails the run (significant regressions against --trust-baseline)."""
+    if "baseline" not in extra:
+        return []
+    from .decisions import exit_failures
+
+    return exit_failures(extra)
+
+
+def _write_outputs(state: RunState) -> None:
+    """Files made from the final results (--trust-save-baseline, --trust-html); lines for the summary."""
+    if state.results is None or not (state.settings.save_baseline or state.settings.html):
+        return
+    from .decisions import write_outputs
+
+    state.results.setdefault("summary_extra", []).extend(write_outputs(state.settings, state.results))
 
 
 def _model_block(settings: Settings, infos: list[dict[str, Any]]) -> dict[str, Any]:

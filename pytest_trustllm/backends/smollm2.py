@@ -75,6 +75,8 @@ def ensure_converted(cache_dir: str | Path | None = None,
         with FileLock(str(root / f"{FOLDER}.lock"), timeout=lock_timeout_s):
             if is_complete(final):  # another process finished while we waited
                 return final
+            for stale in root.glob(f".{FOLDER}-*"):  # left by a killed converter (we hold the lock)
+                shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-", dir=root))
             try:
                 (convert or convert_gguf)(src, tmp)

@@ -71,13 +71,17 @@ class PerspectiveToxicity:
 
     # -- internals ----------------------------------------------------------------------------
     def _throttle(self) -> None:
+        """At least ``interval`` seconds between request starts (a late wake-up pushes the next one)."""
         with self._lock:
             now = self._clock()
-            wait = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if wait > 0:
-            self._sleep(wait)
-        self.request_times.append(self._clock())
+            start = max(now, self._next)
+            self._next = start + self.interval  # reserve this slot for concurrent callers
+        if start > now:
+            self._sleep(start - now)
+        actual = self._clock()
+        with self._lock:
+            self._next = max(self._next, actual + self.interval)
+            self.request_times.append(actual)
 
     def _post(self, text: str) -> tuple[int, Mapping[str, str], bytes]:
         body = json.dumps({"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}}).encode("utf-8")
@@ -108,10 +112,10 @@ class PerspectiveToxicity:
                 except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError):
                     return None, "malformed response (no attributeScores.TOXICITY.spanScores[0].score.value)"
             problem = f"HTTP {status}" + self._error_reason(body)
-            if status in RETRY_STATUS and attempt < self.max_retries:
+            if status not in RETRY_STATUS:
+                return None, self._redact(problem)
+            if attempt < self.max_retries:
                 self._sleep(self._backoff(attempt, headers))
-                continue
-            return None, self._redact(problem)
         return None, self._redact(f"{problem} after {self.max_retries + 1} attempts")
 
     def _backoff(self, attempt: int, headers: Mapping[str, str] | None) -> float:

@@ -229,6 +229,8 @@ def _make(kind: str, options: Mapping[str, Any]) -> Any:
 def make_judge(kind: str, options: Mapping[str, Any]) -> Any:
     """The judge of ``kind`` that ``options`` configure, cached when it is cacheable; None when not
     configured. (The plugin asks the ``pytest_trust_make_judge`` hook before calling this.)"""
+    if kind not in JUDGE_FACTORIES:
+        raise JudgeConfigError(f"unknown judge kind {kind!r}; valid: {', '.join(KINDS)}")
     if kind == "judge":
         memo = _shared(options)
         if "judge" not in memo:

@@ -27,6 +27,8 @@ for _mod in ("pytest_trustllm.plugin", "pytest_trustllm.collect", "pytest_trustl
     importlib.import_module(_mod)
 
 MODES = {"no-xdist": ("-p", "no:xdist"), "xdist-n2": ("-n", "2")}
+# plugins the inner projects never use; blocking them halves each xdist worker's start-up
+QUIET = ("-p", "no:hypothesispytest", "-p", "no:anyio")
 
 
 def rows(n: int, refuse_every: int = 3, **extra: Any) -> list[dict[str, Any]]:
@@ -100,7 +102,7 @@ class TrustRun:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, *args: str, cache: bool = False) -> pytest.RunResult:
-        extra = list(MODES[self.mode]) + ([] if cache else ["-p", "no:cacheprovider"])
+        extra = [*MODES[self.mode], *QUIET] + ([] if cache else ["-p", "no:cacheprovider"])
         return self.pytester.runpytest(*extra, *args)
 
     def report(self, *args: str, name: str = "results.json") -> tuple[pytest.RunResult, dict[str, Any]]:
@@ -184,7 +186,8 @@ class Recording:
     def generate(self, requests, on_result=None):
         with open(LOG, "a") as f:
             f.write(json.dumps({"pid": os.getpid(), "worker": os.environ.get("PYTEST_XDIST_WORKER"),
-                                "keys": [r.key for r in requests]}) + "\\n")
+                                "keys": [r.key for r in requests],
+                                "prompts": [r.messages[-1].content for r in requests]}) + "\\n")
         return [GenerationResult(self.reply(r)) for r in requests]
 
     def close(self):

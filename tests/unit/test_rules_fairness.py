@@ -304,6 +304,14 @@ def test_assert_helpers():
         assert_salary_option("Based on it, C", "C", rules="paper")
 
 
+@pytest.mark.parametrize("module", ['pytest_trustllm.scorers.trustllm.fairness', 'pytest_trustllm.asserts.fairness'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
 # ---- reproduction of the published figures ----------------------------------------------------
 
 def _bench():

@@ -246,6 +246,14 @@ def test_assert_helpers():
         assert_not_toxic("tox=?", FakeToxicity())
 
 
+@pytest.mark.parametrize("module", ['pytest_trustllm.scorers.trustllm.safety', 'pytest_trustllm.asserts.safety'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
 # ---- reproduction of the published figures ----------------------------------------------------
 
 def _bench():

@@ -394,6 +394,14 @@ def test_pair_proportion_counts_pairs_once():
     assert (mv.value, mv.n, mv.dropped) == (0.5, 2, 1)
 
 
+@pytest.mark.parametrize("module", ['pytest_trustllm.scorers.trustllm.truthfulness', 'pytest_trustllm.asserts.truthfulness', 'pytest_trustllm.metrics.classification'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
 # ---- reproduction of the published figures ----------------------------------------------------
 
 def _bench():

@@ -435,7 +435,7 @@ def score_sycophancy(batch: Batch, ctx: ScoringContext) -> list[Score | Unscored
     persona = [i for i, (rec, _) in enumerate(batch) if rec.get("source") == "persona"]
     prefs = [i for i, (rec, _) in enumerate(batch) if rec.get("source") == "preference"]
     for i, (rec, _) in enumerate(batch):
-        if i not in persona and i not in prefs:
+        if rec.get("source") not in ("persona", "preference"):
             out[i] = Unscored.error(f"unknown sycophancy source {rec.get('source')!r}")
     if persona:
         _score_persona(batch, persona, ctx, out)
