@@ -46,6 +46,8 @@ TARGET_RTA_DIFF = 0.03
 
 
 def default_recorded() -> Path:
+    if os.environ.get("TRUSTLLM_RECORDED"):
+        return Path(os.environ["TRUSTLLM_RECORDED"])
     env = os.environ.get("TRUSTLLM_DATA")
     if env:
         return Path(env) / "recorded"

@@ -1,0 +1,98 @@
+"""``python -m pytest_trustllm`` / ``pytest-trustllm``: commands that work on results files.
+
+    pytest-trustllm merge OUT.json SHARD1.json SHARD2.json ... [--junit OUT.xml SHARD1.xml ...]
+                          [--root DIR] [--html PATH] [--save-baseline PATH] [--allow-partial]
+    pytest-trustllm html RESULTS.json OUT.html
+
+``merge`` exits with the merged run's status (0 when every gate passed), as pytest would have.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pytest-trustllm", description="pytest-trustllm results tools")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    m = sub.add_parser("merge", help="merge the results of --trust-shard runs into the results of one run",
+                       description="Recompute every metric, interval, gate and comparison from the shards' "
+                                   "per-item records, as one unsharded run would.")
+    m.add_argument("out", metavar="OUT.json", help="merged results JSON to write")
+    m.add_argument("shards", metavar="SHARD.json", nargs="+", help="results JSON of each shard (--trust-report)")
+    m.add_argument("--junit", metavar="XML", nargs="+",
+                   help="OUT.xml followed by the shards' JUnit files (--junitxml): merged, with one recomputed "
+                        "trust-gates suite")
+    m.add_argument("--root", metavar="DIR", help="folder the suites' files are relative to (the shards' pytest "
+                                                 "rootdir; default: the current folder)")
+    m.add_argument("--html", metavar="PATH", help="also write the HTML report of the merged results")
+    m.add_argument("--save-baseline", metavar="PATH", help="also save the merged per-item outcomes as a baseline")
+    m.add_argument("--allow-partial", action="store_true", help="merge although some shards are missing")
+    m.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
+    h = sub.add_parser("html", help="write the self-contained HTML report of a results JSON")
+    h.add_argument("results", metavar="RESULTS.json")
+    h.add_argument("out", metavar="OUT.html")
+    return p
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .decisions import write_outputs
+    from .merge import MergeError, merge_junit, merge_results, read_results
+    from .report import item_lines, summary_lines, write_json_atomic
+
+    if args.junit is not None and len(args.junit) < 2:
+        print("pytest-trustllm merge: --junit needs OUT.xml and at least one shard's JUnit file", file=sys.stderr)
+        return 4
+    try:
+        results = merge_results(read_results(args.shards), args.root, args.allow_partial)
+        lines = write_outputs(_NoOutputs, results, html=args.html, save_baseline=args.save_baseline)
+        results.setdefault("summary_extra", []).extend(lines)
+        write_json_atomic(args.out, results)
+        if args.junit:
+            n = merge_junit(args.junit[0], args.junit[1:], results)
+            results["summary_extra"].append(f"JUnit: {args.junit[0]} ({n} test cases)")
+    except MergeError as e:
+        print(f"pytest-trustllm merge: {e}", file=sys.stderr)
+        return 4
+    if not args.quiet:
+        for line in summary_lines(results["suites"]) + [""] + item_lines(results["suites"]):
+            print(line)
+        for line in results.get("summary_extra", []):
+            print(line)
+        print(f"results JSON: {args.out} (merged from {len(args.shards)} file(s))")
+    print(results["exit"]["reason"])
+    return int(results["exit"]["status"])
+
+
+class _NoOutputs:
+    """The merge writes only the files its own options name (the shards' --trust-html and
+    --trust-save-baseline paths each got a part of the items already)."""
+
+    save_baseline = None
+    html = None
+
+
+def _html(args: argparse.Namespace) -> int:
+    import json
+
+    from .html import write_html
+
+    try:
+        with open(args.results, encoding="utf-8") as f:
+            results = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"pytest-trustllm html: cannot read {args.results}: {e}", file=sys.stderr)
+        return 4
+    write_html(args.out, results)
+    print(f"HTML report: {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return {"merge": _merge, "html": _html}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
