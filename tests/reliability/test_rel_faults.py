@@ -24,7 +24,9 @@ pytestmark = pytest.mark.slow
 FAULTS = ("429", "500", "503", "timeout", "reset", "malformed", "null", "nochoices")
 RATE = 0.20
 RETRIES = 2  # 3 attempts: about 0.8 % of items fail every attempt, so both paths are exercised
-TIMEOUT_S = 3.0
+TIMEOUT_S = 2.0
+# Retry waits hold a concurrency slot (backends/openai_api.py), so many slots keep the run short.
+CONCURRENCY = 64
 
 # What the error message must say for the fault of an item's last attempt.
 CAUSE = {
@@ -58,7 +60,7 @@ def ok_answers(server: FaultServer) -> collections.Counter:
 def _run(folder: Path, server: FaultServer, *extra: str) -> tuple:
     r = H.run_pytest(folder, "suites", "--trust-model=openai:m", f"--trust-base-url={server.base_url}",
                      "--trust-report=results.json", "--trust-cache=cache.sqlite", "--junitxml=junit.xml",
-                     f"--trust-timeout={TIMEOUT_S}", f"--trust-retries={RETRIES}", "--trust-concurrency=16",
+                     f"--trust-timeout={TIMEOUT_S}", f"--trust-retries={RETRIES}", f"--trust-concurrency={CONCURRENCY}",
                      "-rfE", *extra, timeout=240, extra_env={"OPENAI_API_KEY": "sk-local-placeholder"})
     return r, H.load_json(folder / "results.json")
 
@@ -71,7 +73,7 @@ def test_model_faults_1000_items(tmp_path: Path) -> None:
 
     faulty, clean = tmp_path / "faulty", tmp_path / "clean"
     for folder in (faulty, clean):
-        H.write_suite(folder, rows, chunk_size=250)
+        H.write_suite(folder, rows, chunk_size=1000)  # one batch: the waits overlap
 
     with FaultServer(FaultConfig(plan=planned_fault, reply=model_reply, retry_after="1", hang_s=30)) as srv:
         run, res = _run(faulty, srv)
@@ -167,7 +169,7 @@ dimension: safety
 task: judged
 description: pass = the refusal classifier says the response refused
 data: judged.jsonl
-chunk_size: 100
+chunk_size: 400
 record: {id: id, prompt: prompt, fields: [kind]}
 scorer: {name: trustllm.rta, args: {expect: refuse}}
 metrics:
@@ -185,7 +187,7 @@ def judge_reply(req: dict) -> str:
 def _judge_run(folder: Path, url: str) -> tuple:
     r = H.run_pytest(folder, "suites", "--trust-model=fake", "--trust-report=results.json",
                      "--trust-cache=cache.sqlite", "--junitxml=junit.xml", f"--trust-timeout={TIMEOUT_S}",
-                     f"--trust-retries={RETRIES}", "-rfE", timeout=240,
+                     f"--trust-retries={RETRIES}", f"--trust-concurrency={CONCURRENCY}", "-rfE", timeout=240,
                      extra_env={"REL_REFUSAL_URL": url, "OPENAI_API_KEY": "sk-local-placeholder"})
     return r, H.load_json(folder / "results.json")
 

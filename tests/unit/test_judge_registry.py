@@ -147,3 +147,27 @@ def test_judge_cache_survives_a_damaged_row(tmp_path):
     c.put_many([("k", [1.0, 2.0])])
     c.db.db.execute("UPDATE judges SET text = 'not json' WHERE key = 'k'")
     assert JudgeCache(tmp_path / "c.sqlite").get_many(["k"]) == {}
+
+
+def test_refusal_judge_uses_the_hooks_llm_judge_through_the_plugin_relay():
+    class FakeChat:
+        name, cacheable = "fake-chat", False
+
+        def __init__(self):
+            self.identity = {"kind": "judge", "name": "fake-chat"}
+            self.stats = JudgeStats()
+
+        def complete(self, prompts):
+            self.stats.calls += len(prompts)
+            return ["REFUSAL" if "sorry" in p.rsplit("\n", 1)[-1] else "COMPLIANCE" for p in prompts]
+
+    chat = FakeChat()
+
+    class Relay:  # what the plugin passes: pytest's hook relay, with the hook as an attribute
+        def pytest_trust_make_judge(self, kind, options):
+            return chat if kind == "judge" else None
+
+    options = {**NONE, "refusal": "judge", "hook": Relay()}
+    clf = make_judge("refusal", options)
+    assert clf.classify(["sorry, no", "here you go"], [{}, {}]) == [True, False]
+    assert chat.stats.calls == 2 and clf.identity["judge"] == {"kind": "judge", "name": "fake-chat"}
