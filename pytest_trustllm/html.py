@@ -117,7 +117,7 @@ def overview(results: Mapping[str, Any], placed: Sequence[Mapping[str, Any]]) ->
 
 # ---- SVG -------------------------------------------------------------------------------------------
 
-def radar_svg(over: Mapping[str, Mapping[str, Any]], size: int = 420) -> str:
+def radar_svg(over: Mapping[str, Mapping[str, Any]], size: int = 460) -> str:
     """Six axes (one per TrustLLM dimension), 0 at the centre, 1 at the rim: per model, the share of
     paper models beaten (solid) and the share of gates passed (dashed)."""
     cx = cy = size / 2
@@ -163,8 +163,10 @@ def radar_svg(over: Mapping[str, Mapping[str, Any]], size: int = 420) -> str:
                     x, y = pt(i, v)
                     parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"><title>{escape(model)} '
                                  f'{DIMENSIONS[i]}: {v:.2f}</title></circle>')
-    parts.append(f'<text class="tick" x="{cx + 3:.1f}" y="{cy - r * 0.5 + 4:.1f}">0.5</text>')
-    parts.append(f'<text class="tick" x="{cx + 3:.1f}" y="{cy - r + 4:.1f}">1</text>')
+    for v in (0.5, 1.0):  # ring values, between the first two axes
+        a = -math.pi / 2 + math.pi / n
+        parts.append(f'<text class="tick" x="{cx + r * v * math.cos(a) + 3:.1f}" y="{cy + r * v * math.sin(a):.1f}">'
+                     f'{v:g}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

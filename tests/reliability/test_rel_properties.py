@@ -25,7 +25,9 @@ from pytest_trustllm.suite.records import DataError, build_items, read_records
 
 EXAMPLES = 1000
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+FEWER = settings(SETTINGS, max_examples=200)  # secondary properties: the 1,000 run on the main ones
 
 # text without lone surrogates (a known defect, see test_rel_bad_input)
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
@@ -92,9 +94,27 @@ def _load_text(text: str | bytes) -> Any:
         return e
 
 
+def counted(prop) -> int:
+    """Run a hypothesis property; returns how many examples it ran (the issue asks for 1,000)."""
+    calls = []
+    original = prop.hypothesis.inner_test
+
+    def inner(*a, **k):
+        calls.append(1)
+        return original(*a, **k)
+
+    prop.hypothesis.inner_test = inner
+    prop()
+    return len(calls)
+
+
+def test_loader_mutated_suites() -> None:
+    assert counted(loader_mutated_suites) >= EXAMPLES
+
+
 @SETTINGS
 @given(mutated_suites())
-def test_loader_mutated_suites(doc: dict[str, Any]) -> None:
+def loader_mutated_suites(doc: dict[str, Any]) -> None:
     """A suite with random edits loads or is a SuiteError naming the key path; what loads keeps the
     document's values."""
     out = _load_text(yaml.safe_dump(doc, allow_unicode=True))
@@ -108,14 +128,14 @@ def test_loader_mutated_suites(doc: dict[str, Any]) -> None:
     assert len(out.gates) == len(doc.get("gates") or [])
 
 
-@SETTINGS
+@FEWER
 @given(st.dictionaries(KEYS, JSON, max_size=8) | st.lists(JSON, max_size=4) | JSON)
 def test_loader_arbitrary_documents(doc: Any) -> None:
     out = _load_text(yaml.safe_dump(doc, allow_unicode=True))
     assert isinstance(out, SuiteError)  # none of these is a complete suite
 
 
-@SETTINGS
+@FEWER
 @given(st.binary(max_size=300) | TEXT.map(lambda t: t.encode("utf-8")))
 def test_loader_arbitrary_bytes(data: bytes) -> None:
     assume(b"!!" not in data and b"!<" not in data)  # YAML tags: a known defect (test_rel_bad_input)
@@ -134,10 +154,21 @@ def _write(name: str, data: bytes) -> Path:
     return p
 
 
+# str.splitlines() also splits at these, which JSON leaves unescaped inside strings (a known
+# defect: test_jsonl_line_separator_inside_a_string)
+SPLITLINES_EXTRA = ("\x85", "\u2028", "\u2029")
+
+
+def test_reader_round_trips_json() -> None:
+    assert counted(reader_round_trips_json) >= EXAMPLES
+
+
 @SETTINGS
 @given(st.lists(RECORD, min_size=1, max_size=8), st.sampled_from([".json", ".jsonl"]), st.booleans())
-def test_reader_round_trips_json(rows: list[dict], suffix: str, pretty: bool) -> None:
+def reader_round_trips_json(rows: list[dict], suffix: str, pretty: bool) -> None:
     """What is written as a JSON list or JSONL comes back equal, in order."""
+    if suffix == ".jsonl" and not pretty:
+        assume(not any(c in json.dumps(rows, ensure_ascii=False) for c in SPLITLINES_EXTRA))
     if suffix == ".json":
         text = json.dumps(rows, ensure_ascii=False, indent=1 if pretty else None)
     else:
@@ -148,7 +179,7 @@ def test_reader_round_trips_json(rows: list[dict], suffix: str, pretty: bool) ->
 CSV_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
 
 
-@SETTINGS
+@FEWER
 @given(st.lists(st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=6),
                 min_size=1, max_size=5, unique=True).flatmap(
     lambda header: st.tuples(st.just(header), st.lists(st.lists(CSV_TEXT, min_size=len(header),
@@ -163,14 +194,16 @@ def test_reader_round_trips_csv(table: tuple[list[str], list[list[str]]]) -> Non
     w.writerow(header)
     w.writerows(rows)
     got = read_records(_write("d.csv", buf.getvalue().encode("utf-8")))
-    # the csv module itself reads a row of one empty field as no row
-    expected = [dict(zip(header, r)) for r in rows if not (len(r) == 1 and r[0] == "")]
-    assert got == expected
+    assert got == [dict(zip(header, r)) for r in rows]
+
+
+def test_reader_arbitrary_bytes() -> None:
+    assert counted(reader_arbitrary_bytes) >= EXAMPLES
 
 
 @SETTINGS
 @given(st.binary(max_size=400), st.sampled_from([".json", ".jsonl", ".csv"]))
-def test_reader_arbitrary_bytes(data: bytes, suffix: str) -> None:
+def reader_arbitrary_bytes(data: bytes, suffix: str) -> None:
     """Any bytes: a list of dicts, or a DataError naming the file; nothing else escapes."""
     assume(not (data.count(b"[") > 500 or data.count(b"{") > 500))  # deep nesting: a known defect
     path = _write("x" + suffix, data)
@@ -182,7 +215,7 @@ def test_reader_arbitrary_bytes(data: bytes, suffix: str) -> None:
     assert isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
 
 
-@SETTINGS
+@FEWER
 @given(st.lists(st.fixed_dictionaries({"prompt": TEXT, "kind": st.sampled_from(["a", "b"])}), min_size=1,
                 max_size=40), st.integers(1, 7))
 def test_items_ids_unique_and_stable(rows: list[dict], chunk: int) -> None:
@@ -204,9 +237,11 @@ def test_items_ids_unique_and_stable(rows: list[dict], chunk: int) -> None:
     assert [i.chunk for i in a] == sorted(i.chunk for i in a)
 
 
-@pytest.mark.parametrize("fn", [test_loader_mutated_suites, test_reader_round_trips_json,
-                                test_reader_arbitrary_bytes])
-def test_example_counts_meet_the_issue(fn) -> None:
-    """The issue asks for at least 1,000 examples each in CI: the settings say so."""
-    assert fn.hypothesis.inner_test._hypothesis_internal_use_settings.max_examples >= 1000 if hasattr(
-        fn.hypothesis.inner_test, "_hypothesis_internal_use_settings") else fn._hypothesis_internal_use_settings.max_examples >= 1000
+@pytest.mark.xfail(strict=True, reason="BUG: suite/records.py read_records splits JSONL with str.splitlines(), "
+                                       "which also breaks lines at U+0085, U+2028 and U+2029; json.dumps(ensure_ascii="
+                                       "False) leaves those raw inside strings, so valid JSONL fails to parse. "
+                                       "Split on '\\n' only")
+def test_jsonl_line_separator_inside_a_string() -> None:
+    rows = [{"id": "a", "prompt": "one\u2028two"}, {"id": "b", "prompt": "x\x85y"}]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    assert read_records(_write("sep.jsonl", text.encode("utf-8"))) == rows

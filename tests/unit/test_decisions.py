@@ -115,3 +115,19 @@ def test_exit_decision_fails_on_regressions():
     assert status == 1
     assert reason == ("trust FAILED: 1 significant regression(s) against the baseline: demo/suite rta regressed "
                       "against the baseline: 0.950 -> 0.900")
+
+
+def test_the_docs_name_only_real_options_and_commands():
+    import re
+    from pathlib import Path
+
+    from pytest_trustllm.__main__ import _parser
+    from pytest_trustllm.options import OPTIONS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "decisions.md").read_text()
+    flags = set(re.findall(r"--trust-[a-z-]+", text))
+    assert flags and flags <= {o.flag for o in OPTIONS}
+    merge = _parser()._subparsers._group_actions[0].choices["merge"]
+    known = {s for a in merge._actions for s in a.option_strings}
+    used = set(re.findall(r"(?<![\w-])(--(?!trust-|junitxml)[a-z][a-z-]*)", text))
+    assert used <= known, used - known
