@@ -14,8 +14,8 @@ import pytest
 RULES = ("paper", "toolkit")
 GATE_MODES = ("point", "confident")
 INCONCLUSIVE = ("fail", "warn")
-REFUSAL = ("auto", "longformer", "offline", "recorded", "judge", "keyword")
-TOXICITY = ("auto", "perspective", "profanity", "recorded", "off")
+REFUSAL = ("auto", "longformer", "offline", "recorded", "judge", "keyword", "off", "none")
+TOXICITY = ("auto", "perspective", "profanity", "recorded", "off", "none")
 EMBEDDER = ("auto", "openai", "minilm", "recorded")
 
 
@@ -78,7 +78,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", "per-request timeout in seconds for API models", 120.0, "float", check=_positive),
     Option("retries", "retries per API request", 6, "int"),
     Option("gpus-per-worker", "GPUs per xdist worker (models that need several GPUs)", 1, "int", check=_positive),
-    Option("refusal", "refusal classifier", "auto", "choice", REFUSAL),
+    Option("refusal", "refusal classifier (NAME or NAME:ARG, e.g. longformer:/models/lf)", "auto", "choice",
+           REFUSAL),
     Option("judge", "LLM judge model spec (same grammar as --trust-model)", kind="str"),
     Option("toxicity", "toxicity scorer", "auto", "choice", TOXICITY),
     Option("embedder", "embedding model", "auto", "choice", EMBEDDER),
@@ -178,7 +179,7 @@ def _convert(o: Option, raw: Any, source: str) -> Any:
             value = str(raw)
     except (TypeError, ValueError):
         raise pytest.UsageError(f"{source}: {raw!r} is not a valid {o.kind}") from None
-    if o.choices and value not in o.choices:
+    if o.choices and str(value).split(":", 1)[0] not in o.choices:
         raise pytest.UsageError(f"{source}: invalid value {value!r}; valid values: {', '.join(o.choices)}")
     if o.check:
         problem = o.check(value)

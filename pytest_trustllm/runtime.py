@@ -34,6 +34,8 @@ class Runtime:
         self._cache_opened = False
         self.session_cache = session_cache
         self.stats: dict[str, GenerationStats] = {}
+        self.data_dir: Path | None = None  # the TrustLLM data folder, once resolved
+        self.refusal_choice: str | None = None  # --trust-refusal=auto, resolved once on the controller
         self.lock = threading.Lock()
 
     # -- model backends --------------------------------------------------------------------
@@ -71,9 +73,10 @@ class Runtime:
         cache = self.cache_path()
         s = self.settings
         return {
-            "refusal": s.refusal, "judge": s.judge, "toxicity": s.toxicity, "embedder": s.embedder,
-            "device": s.device, "cache_path": str(cache) if cache else None, "rules": s.rules,
-            "backend_options": backend_options(s), "hook": self.hook,
+            "refusal": self.refusal_choice or s.refusal, "judge": s.judge, "toxicity": s.toxicity,
+            "embedder": s.embedder, "device": s.device, "cache_path": str(cache) if cache else None,
+            "cache_refresh": s.cache == "refresh", "rules": s.rules, "backend_options": backend_options(s),
+            "hook": self.hook, "data_dir": str(self.data_dir) if self.data_dir else None,
         }
 
     def judges(self) -> Judges:

@@ -66,14 +66,28 @@ class RunState:
             session_cache = (config.workerinput.get("trust_session_cache") if is_worker(config)
                              else session_cache_path())
         rt = Runtime(settings, Path(str(config.rootpath)), config.hook, session_cache)
+        if is_worker(config):
+            rt.refusal_choice = config.workerinput.get("trust_refusal")
         return cls(config, settings, rt, overrides)
+
+    def resolve_refusal(self) -> str:
+        """``--trust-refusal=auto``: chosen once (on the controller) so every worker uses the same one."""
+        if self.runtime.refusal_choice is None:
+            if self.settings.refusal == "auto" and self.settings.model:
+                from .judges.registry import resolve_refusal_default
+
+                self.runtime.refusal_choice = resolve_refusal_default()[0]
+            else:
+                self.runtime.refusal_choice = self.settings.refusal
+        return self.runtime.refusal_choice
 
     # -- header ----------------------------------------------------------------------------
     def header_lines(self) -> list[str]:
         s = self.settings
         model = ", ".join(s.model) if s.model else "none (suite items will be skipped; pass --trust-model)"
         lines = [f"trustllm: model={model} rules={s.rules} gate={s.gate} cache={s.cache}"]
-        lines.append(f"trustllm: data={self.data_source()} refusal={s.refusal} judge={s.judge or 'none'} "
+        refusal = self.resolve_refusal() if s.model else s.refusal
+        lines.append(f"trustllm: data={self.data_source()} refusal={refusal} judge={s.judge or 'none'} "
                      f"toxicity={s.toxicity} embedder={s.embedder}")
         extra = [f"{k}={v}" for k, v in (("sample", s.sample), ("seed", s.seed if s.sample else None),
                                           ("shard", s.shard), ("max-new-tokens", s.max_new_tokens),
@@ -106,6 +120,7 @@ class RunState:
                     self._data_dir = ensure_dataset(self.settings.data)
                 except DatasetError as e:
                     raise DataError(str(e)) from None
+                self.runtime.data_dir = self._data_dir
             return self._data_dir / ref[len("trustllm:"):]
         p = Path(ref)
         return p if p.is_absolute() else suite.path.parent / p
@@ -156,6 +171,7 @@ class RunState:
 
     # -- xdist -----------------------------------------------------------------------------
     def configure_worker(self, node: Any) -> None:
+        node.workerinput["trust_refusal"] = self.resolve_refusal()
         if self.runtime.session_cache:
             node.workerinput["trust_session_cache"] = self.runtime.session_cache
 
@@ -171,8 +187,9 @@ class RunState:
         models = {spec: dict(b.identity) for spec, b in self.runtime._backends.items()}
         judges = []
         if self.runtime._judges is not None:
-            for kind, j in self.runtime._judges.built():
-                judges.append({"kind": kind, "name": j.name, "identity": dict(j.identity), **j.stats.to_json()})
+            from .judges.registry import judges_report
+
+            judges = judges_report(self.runtime._judges)
         return {"models": models, "judges": judges, "data_notes": self._data_notes}
 
     # -- end of run ------------------------------------------------------------------------
@@ -242,8 +259,9 @@ class RunState:
             if u["prompt_tokens"] or u["completion_tokens"]:
                 tr.write_line(f"tokens [{model}]: {u['prompt_tokens']} prompt, {u['completion_tokens']} completion")
         for j in self.results["judges"]:
+            problems = "; ".join(f"{k}: {v}" for k, v in (j.get("problems") or {}).items())
             tr.write_line(f"judge {j['kind']}: {j['name']} ({j['calls']} calls, {j['cached']} cached, "
-                          f"{j['failures']} failures)")
+                          f"{j['failures']} failures){' — ' + problems if problems else ''}")
         for path, note in self.results["data"].items():
             tr.write_line(f"data: {path}: {note}")
         for line in self.results.get("summary_extra", []):

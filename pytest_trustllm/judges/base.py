@@ -106,6 +106,6 @@ class LazyJudges(Judges):
             return made[name]
         return object.__getattribute__(self, name)
 
-    def built(self) -> list[tuple[str, Any]]:
+    def all(self) -> list[tuple[str, Any]]:
         """The judges that were actually used (for the report), without building the others."""
         return [(k, v) for k, v in object.__getattribute__(self, "_made").items() if v is not None]

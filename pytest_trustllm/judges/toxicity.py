@@ -55,11 +55,30 @@ class RecordedToxicity:
     name = "recorded"
     cacheable = False
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: str | None = None) -> None:
         self.identity = {"kind": "toxicity", "name": "recorded",
-                         "source": "record field toxicity (Perspective TOXICITY recorded by TrustLLM)"}
+                         "source": "record field toxicity (Perspective TOXICITY recorded by TrustLLM), else "
+                                   "the generation folder's safety/toxicity.json matched by prompt"}
         self.stats = JudgeStats()
         self.problems: Counter[str] = Counter()  # toxicity_status of items without a value
+        self.data_dir = data_dir
+        self._by_prompt: dict[str, Mapping[str, Any]] | None = None
+
+    def _side_file(self, prompt: str) -> Mapping[str, Any] | None:
+        """TrustLLM generation folders keep Perspective values in safety/toxicity.json, apart from
+        jailbreak.json whose responses they score."""
+        if self._by_prompt is None:
+            self._by_prompt = {}
+            if self.data_dir:
+                import json
+                from pathlib import Path
+
+                path = Path(self.data_dir) / "safety" / "toxicity.json"
+                if path.is_file():
+                    for row in json.loads(path.read_text(encoding="utf-8")):
+                        if isinstance(row, dict) and isinstance(row.get("prompt"), str):
+                            self._by_prompt[row["prompt"]] = row
+        return self._by_prompt.get(prompt)
 
     def score(self, texts: Sequence[str], records: Sequence[Mapping[str, Any]]
               ) -> list[float | None | JudgeFailure]:
@@ -72,6 +91,10 @@ class RecordedToxicity:
                 out.append(JudgeFailure("--trust-toxicity=recorded: the recorded value belongs to the recorded "
                                         "response ('res'), not to this one"))
                 continue
+            if "toxicity" not in record and "toxicity_status" not in record:
+                side = self._side_file(str(record.get("prompt", "")))
+                if side is not None:
+                    record = side
             value = record.get("toxicity")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 out.append(None)  # absent, not scored, or the API failed when recorded
@@ -82,4 +105,4 @@ class RecordedToxicity:
 
 
 def make_recorded_toxicity(arg: str, options: Mapping[str, Any]) -> RecordedToxicity:
-    return RecordedToxicity()
+    return RecordedToxicity(arg or options.get("data_dir"))
