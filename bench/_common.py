@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pstats
+import resource
 import subprocess
 import sys
 import time
@@ -54,31 +55,49 @@ def make_parametrized_project(root: Path, n: int) -> Path:
 
 
 def run_pytest(cwd: Path, args: list[str], profile: Path | None = None) -> tuple[float, int, str]:
-    """Wall time of one ``python -m pytest ARGS`` in a fresh interpreter (its own start-up included)."""
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    """Wall time of one ``python -m pytest ARGS`` in a fresh interpreter (its own start-up included).
+    The child's CPU time (user + sys) is left in ``run_pytest.cpu``: on a shared, loaded machine it
+    is the steadier figure."""
+    env = dict(os.environ)
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)
     cmd = [sys.executable]
     if profile is not None:
         cmd += ["-m", "cProfile", "-o", str(profile)]
     cmd += ["-m", "pytest", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run_pytest.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, proc.returncode, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
-def best_of(repeats: int, runs: dict[str, tuple[Path, list[str]]], ok_codes=(0,)) -> dict[str, list[float]]:
-    """Each run ``repeats`` times, interleaved (A B A B ...) so load changes hit both alike."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
+run_pytest.cpu = 0.0
+
+
+def best_of(repeats: int, runs: dict[str, tuple[Path, list[str]]], ok_codes=(0,)) -> dict[str, dict[str, float]]:
+    """Each run ``repeats`` times, interleaved (A B A B ...) so load changes hit both alike; the best
+    wall time and the best CPU time of each."""
+    best: dict[str, dict[str, float]] = {name: {"wall": float("inf"), "cpu": float("inf")} for name in runs}
     for r in range(repeats):
         for name, (cwd, args) in runs.items():
             t, code, tail = run_pytest(cwd, args)
             if code not in ok_codes:
                 raise SystemExit(f"{name}: pytest exited {code}\n{tail}")
-            times[name].append(t)
-            print(f"  round {r + 1}: {name:<28} {t:7.2f} s", flush=True)
-    return times
+            best[name]["wall"] = min(best[name]["wall"], t)
+            best[name]["cpu"] = min(best[name]["cpu"], run_pytest.cpu)
+            print(f"  round {r + 1}: {name:<28} wall {t:7.2f} s   cpu {run_pytest.cpu:7.2f} s", flush=True)
+    return best
+
+
+def ratio_line(name: str, plugin: dict[str, float], base: dict[str, float], target: float) -> float:
+    """Print the ratios (wall and CPU) and return the wall-time ratio, the figure the target is about."""
+    wall, cpu = plugin["wall"] / base["wall"], plugin["cpu"] / base["cpu"]
+    print(f"{name}: wall {plugin['wall']:.2f} s (ratio {wall:.2f})   cpu {plugin['cpu']:.2f} s (ratio {cpu:.2f})   "
+          f"target <= {target}: {'OK' if wall <= target else 'MISSED'}")
+    return wall
 
 
 def profile_summary(path: Path, top: int = 25) -> None:

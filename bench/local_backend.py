@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/local_backend.py                   # 24 prompts, batch 8, 16 new tokens, CPU
     .venv/bin/python bench/local_backend.py --prompts 32 --batch-size 8 --max-new-tokens 16 --rounds 3
+    .venv/bin/python bench/local_backend.py --threads 1          # steadier on a shared machine
 
 Three runs over the same prompts (greedy), each repeated ``--rounds`` times, interleaved, best
 time kept (the machine may be shared):
@@ -53,9 +54,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--model", default=None, help="a model folder (default: the bundled SmolLM2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's choice; 1 is steadier on a busy machine)")
     args = ap.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from pytest_trustllm.backends.local import LocalBackend
     from pytest_trustllm.types import GenerationRequest, Message

@@ -16,7 +16,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_of, make_parametrized_project, make_suite_project, profile_summary, run_pytest  # noqa: E402
+from _common import (  # noqa: E402
+    best_of, make_parametrized_project, make_suite_project, profile_summary, ratio_line, run_pytest,
+)
 
 TARGET = 2.0
 
@@ -45,15 +47,12 @@ def main() -> int:
                 raise SystemExit(f"{name}: unexpected run (exit {code}), wanted '{expect}':\n{tail}")
         print(f"run {a.n} items, best of {a.repeats} (interleaved), python {sys.version.split()[0]}")
         times = best_of(a.repeats, runs)
-        b = min(times["baseline (parametrized)"])
-        print(f"\nbaseline: {b:.2f} s")
+        base_t = times["baseline (parametrized)"]
+        print(f"\nbaseline (parametrized): wall {base_t['wall']:.2f} s   cpu {base_t['cpu']:.2f} s")
         worst = 0.0
         for name in runs:
             if name.startswith("plugin"):
-                p = min(times[name])
-                worst = max(worst, p / b)
-                print(f"{name}: {p:.2f} s   ratio: {p / b:.2f} (target <= {TARGET})  "
-                      f"{'OK' if p / b <= TARGET else 'MISSED'}")
+                worst = max(worst, ratio_line(name, times[name], base_t, TARGET))
         if a.profile or worst > TARGET:
             prof = tmp / "replay.prof"
             run_pytest(mixed if not a.no_violations_run else passing, plugin_args, profile=prof)

@@ -130,8 +130,9 @@ class ResponseCache:
 
     def _create(self, db: sqlite3.Connection) -> None:
         t = self.table
+        # WITHOUT ROWID: a lookup by key is one B-tree search, not an index search plus a table search
         db.execute(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                   "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL, model TEXT)")
+                   "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL, model TEXT) WITHOUT ROWID")
         cols = {r[1] for r in db.execute(f"PRAGMA table_info({t})")}
         if "model" not in cols:  # layout 1 had no model column
             db.execute(f"ALTER TABLE {t} ADD COLUMN model TEXT")
@@ -162,8 +163,9 @@ class ResponseCache:
         mid = model_id(identity)
         if mid not in self._models and not self.readonly:
             blob = json.dumps(identity, sort_keys=True, ensure_ascii=False)
-            with self._lock:
-                self._exec("INSERT OR IGNORE INTO models VALUES (?, ?, ?)", (mid, blob, time.time()))
+            with self._lock:  # read first: a rerun then takes no write lock at all
+                if not self._exec("SELECT 1 FROM models WHERE model = ?", (mid,)):
+                    self._exec("INSERT OR IGNORE INTO models VALUES (?, ?, ?)", (mid, blob, time.time()))
         self._models.add(mid)
         return mid
 

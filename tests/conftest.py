@@ -1,3 +1,2 @@
-# pytest_plugins must live in the top-level conftest (pytest refuses it in nested ones
-# when the whole tests/ folder is collected).
-pytest_plugins = ["pytester"]
+"""Shared by every test folder. ``pytester`` comes from the repository's root conftest.py (pytest
+accepts ``pytest_plugins`` only there); the plugin tests' helpers live in tests/plugin/conftest.py."""

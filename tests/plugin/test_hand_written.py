@@ -129,3 +129,50 @@ def test_assertion_helpers_fail_with_clear_messages(trust: TrustRun) -> None:
         "E * AssertionError: expected the response to match /\\d+/: 'no digits here'",
         "E * AssertionError: trust check violation: complied with a harmful request",
     ])
+
+
+OFFICIAL = '''
+from pathlib import Path
+
+import pytest
+
+from pytest_trustllm import suite_records
+
+SUITE = Path(__file__).parent / "checks" / "official.yaml"
+
+
+@pytest.mark.parametrize("record", suite_records(SUITE))
+def test_official(record):
+    assert record["_prompt"]
+'''
+
+
+def _official(trust: TrustRun) -> None:
+    trust.suite("checks/official.yaml", id="demo/official", dimension="fairness", task="stereotype_query",
+                data="trustllm:fairness/stereotype_query_test.json", record={"prompt": "prompt"})
+    trust.write("test_official.py", OFFICIAL)
+
+
+def test_suite_records_resolve_trustllm_data_from_the_env(trust: TrustRun) -> None:
+    _official(trust)
+    result = trust.run("test_official.py", "-q")
+    result.assert_outcomes(passed=95)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: suite_records() resolves trustllm: data from $TRUSTLLM_DATA only; --trust-data and the ini trust_data "
+    "are ignored (fixtures.suite_records runs at import, before it could see the settings), so it tries to "
+    "download the dataset instead"))
+@pytest.mark.parametrize("how", ["cli", "ini"])
+def test_suite_records_resolve_trustllm_data_from_the_option(trust: TrustRun, monkeypatch, how: str) -> None:
+    from conftest import DATA
+
+    monkeypatch.delenv("TRUSTLLM_DATA")
+    monkeypatch.setenv("TRUSTLLM_DATASET_URL", (trust.path / "no-download.zip").as_uri())  # never the network
+    _official(trust)
+    if how == "ini":
+        trust.pytester.makeini(f"[pytest]\ntrust_data = {DATA}\n")
+        result = trust.run("test_official.py", "-q")
+    else:
+        result = trust.run("test_official.py", "-q", f"--trust-data={DATA}")
+    result.assert_outcomes(passed=95)

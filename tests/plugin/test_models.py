@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import RECORDING_BACKEND, TrustRun, items, no_plugin_traceback, reported_ids, rows
 
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -77,16 +79,25 @@ def test_replay_file_without_an_answer_is_an_error(trust: TrustRun) -> None:
 def test_no_model_skips_items_with_one_message(trust: TrustRun) -> None:
     trust.data("suites/data.jsonl", rows(6))
     trust.suite("suites/demo.yaml")
-    trust.data("suites/d2.jsonl", rows(3))
-    trust.suite("suites/other.yaml", id="demo/other", data="d2.jsonl")
     result = trust.run("-rs")
-    result.assert_outcomes(skipped=9)
+    result.assert_outcomes(skipped=6)
     skipped = [line for line in result.outlines if line.startswith("SKIPPED")]
-    # one message per suite file at most, each telling how to pick a model
-    assert 1 <= len(skipped) <= 2, skipped
-    for line in skipped:
-        assert "--trust-model=" in line and "no model selected" in line
+    assert len(skipped) == 1, skipped  # pytest groups the six identical skips
+    assert skipped[0].startswith("SKIPPED [6] ")
+    assert "no model selected: pass --trust-model=SPEC (e.g. --trust-model=smollm2" in skipped[0]
     assert "none (suite items will be skipped; pass --trust-model)" in result.stdout.str()  # header
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: skip reports point into the plugin ('SKIPPED [6] .../pytest_trustllm/collect.py:131: ...') instead of "
+    "the suite file: TrustItem.setup calls pytest.skip() (location = the raising line) and reportinfo() has no line"))
+def test_skip_message_points_at_the_suite_file(trust: TrustRun) -> None:
+    trust.data("suites/data.jsonl", rows(6))
+    trust.suite("suites/demo.yaml")
+    result = trust.run("-rs")
+    skipped = [line for line in result.outlines if line.startswith("SKIPPED")]
+    assert skipped[0].startswith("SKIPPED [6] suites/demo.yaml"), skipped
+    assert "pytest_trustllm" not in result.stdout.str()
 
 
 def test_custom_backend_through_the_hook(trust: TrustRun) -> None:

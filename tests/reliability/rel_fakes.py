@@ -4,10 +4,6 @@
   that answers ``rel_helpers.model_reply(prompt)``. When ``REL_CALL_LOG`` names a file, every call
   appends one line ``<pid>\\t<prompt>`` to it (O_APPEND, one write per line), so a test can count
   calls per prompt across processes and reruns.
-- ``REL_REFUSAL_URL``: a refusal classifier built on the product's OpenAI backend pointed at that
-  (fault-injecting) server: it asks "REFUSAL? <response>" and reads "yes"/"no". A request that
-  still fails after the backend's retries becomes a ``JudgeFailure`` naming the cause, which is
-  the judges' contract.
 """
 from __future__ import annotations
 
@@ -17,8 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from rel_helpers import model_reply
 
-from pytest_trustllm.judges.base import JudgeFailure, JudgeStats
-from pytest_trustllm.types import GenerationRequest, GenerationResult, Message
+from pytest_trustllm.types import GenerationRequest, GenerationResult
 
 
 class FakeModel:
@@ -52,40 +47,7 @@ class FakeModel:
         pass
 
 
-class ServerRefusal:
-    """A refusal classifier served by an OpenAI-compatible server (the fault server in tests)."""
-
-    name = "server-refusal"
-
-    def __init__(self, base_url: str, options: Mapping[str, Any]) -> None:
-        from pytest_trustllm.backends.openai_api import OpenAIBackend
-
-        self.backend = OpenAIBackend("refusal-judge", base_url=base_url, concurrency=options.get("concurrency"),
-                                     timeout_s=options.get("timeout_s"), max_retries=options.get("max_retries"))
-        self.identity = {"judge": "server-refusal"}
-        self.stats = JudgeStats()
-
-    def classify(self, responses: Sequence[str], records: Sequence[Mapping[str, Any]]) -> list[Any]:
-        reqs = [GenerationRequest((Message("user", f"REFUSAL? {r}"),), 0.0, 8) for r in responses]
-        out: list[Any] = []
-        for res in self.backend.generate(reqs):
-            self.stats.calls += 1
-            if not res.ok:
-                self.stats.failures += 1
-                out.append(JudgeFailure(res.error or "no answer"))
-            else:
-                out.append(res.text.strip().lower().startswith("yes"))
-        return out
-
-
 def pytest_trust_make_backend(spec: str, options: Mapping[str, Any]) -> Any:
     if spec == "fake" or spec.startswith("fake:"):
         return FakeModel(float(spec.partition(":")[2] or 0))
-    return None
-
-
-def pytest_trust_make_judge(kind: str, options: Mapping[str, Any]) -> Any:
-    url = os.environ.get("REL_REFUSAL_URL")
-    if kind == "refusal" and url:
-        return ServerRefusal(url, options.get("backend_options") or {})
     return None

@@ -181,22 +181,28 @@ gates:
 
 def judge_reply(req: dict) -> str:
     text = req["messages"][-1]["content"]
-    return "yes" if "I'm sorry" in text else "no"
+    return "REFUSAL" if "I'm sorry" in text else "COMPLIANCE"
 
 
 def _judge_run(folder: Path, url: str) -> tuple:
-    r = H.run_pytest(folder, "suites", "--trust-model=fake", "--trust-report=results.json",
+    # the product's LLM judge (--trust-judge=openai:NAME) as the refusal classifier; the model under
+    # test is the local fake, so every request the server sees is a judge call
+    r = H.run_pytest(folder, "suites", "--trust-model=fake", "--trust-refusal=judge",
+                     "--trust-judge=openai:judge-model", "--trust-report=results.json",
                      "--trust-cache=cache.sqlite", "--junitxml=junit.xml", f"--trust-timeout={TIMEOUT_S}",
                      f"--trust-retries={RETRIES}", f"--trust-concurrency={CONCURRENCY}", "-rfE", timeout=240,
-                     extra_env={"REL_REFUSAL_URL": url, "OPENAI_API_KEY": "sk-local-placeholder"})
+                     extra_env={"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-local-placeholder"})
     return r, H.load_json(folder / "results.json")
 
 
 def test_judge_faults_same_treatment(tmp_path: Path) -> None:
-    """The refusal classifier is served by the fault server at the same 20 % fault rate: an item
-    whose judge call fails after retries is an error naming the cause, never a pass or a drop."""
+    """The refusal classifier (the product's LLM judge) is served by the fault server at the same
+    20 % fault rate: an item whose judge call fails after retries is an error naming the cause,
+    never a pass or a drop."""
+    from pytest_trustllm.judges.refusal import REFUSAL_JUDGE_PROMPT
+
     rows = H.records(400, prefix="j")
-    judge_prompts = {r["id"]: "REFUSAL? " + H.model_reply(r["prompt"]) for r in rows}
+    judge_prompts = {r["id"]: REFUSAL_JUDGE_PROMPT + H.model_reply(r["prompt"]) for r in rows}
     expected = {i: doomed(p) for i, p in judge_prompts.items() if doomed(p)}
     assert expected
     faulty, clean = tmp_path / "faulty", tmp_path / "clean"
@@ -234,3 +240,54 @@ def test_judge_faults_same_treatment(tmp_path: Path) -> None:
     judges = {j["kind"]: j for j in res["judges"]}
     assert judges["refusal"]["failures"] == len(errors)
     assert json.dumps(res)  # the results stay JSON
+
+
+PERSPECTIVE_CONFTEST = """\
+import os
+from pytest_trustllm.judges.perspective import PerspectiveToxicity
+
+def pytest_trust_make_judge(kind, options):
+    if kind == "toxicity":  # the product's client, unpaced and with 2 retries to keep the test short
+        return PerspectiveToxicity("test-key", base_url=os.environ["REL_PERSPECTIVE_URL"], qps=1000,
+                                   max_retries=2, backoff=0.01)
+"""
+
+TOXICITY_SUITE = """\
+trustllm_suite: 1
+id: rel/tox
+dimension: safety
+task: tox
+data: tox.jsonl
+record: {id: id, prompt: prompt, fields: [source]}
+scorer: {name: trustllm.toxicity, args: {threshold: 0.5}}
+metrics: [{name: toxicity_avg, reduce: mean, direction: lower}]
+gates: [{metric: toxicity_avg, op: "<=", threshold: 1.0}]
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (policy): judges/perspective.py turns a Perspective call that fails after "
+                                       "its retries (503, network error) into None, and scorers/trustllm/safety.py "
+                                       "then DROPS the item ('as TrustLLM skips'): the run passes. The issue asks "
+                                       "judge faults to get the same treatment as model faults (an error that fails "
+                                       "the run). Suggest: return JudgeFailure for transport failures (429/5xx/"
+                                       "network after retries) and keep None only for texts the service answers "
+                                       "it cannot score (400 LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE, COMMENT_EMPTY)")
+def test_toxicity_service_failure_is_an_error(tmp_path: Path) -> None:
+    from tests.servers.judge_servers import PerspectiveServer
+
+    rows = [{"id": f"t{i}", "prompt": f"tox question {i}", "source": "ITC", "label": ["leetspeak"]} for i in range(3)]
+    (tmp_path / "suites").mkdir()
+    H.write_jsonl(tmp_path / "suites" / "tox.jsonl", rows)
+    (tmp_path / "suites" / "tox.yaml").write_text(TOXICITY_SUITE)
+    (tmp_path / "conftest.py").write_text(PERSPECTIVE_CONFTEST)
+    # the first call fails on every attempt (3 x 503), the others are scored
+    with PerspectiveServer(script=[(503, {"Retry-After": "0"}, None)] * 3) as persp:
+        r = H.run_pytest(tmp_path, "suites", "--trust-model=fake", "--trust-refusal=keyword", "--trust-rules=toolkit",
+                         "--trust-cache=off", "--trust-report=results.json",
+                         extra_env={"REL_PERSPECTIVE_URL": persp.url})
+        assert len(persp.requests) == 5
+    res = H.load_json(tmp_path / "results.json")
+    items = res["suites"][0]["items"]
+    assert items["passed"] == 2
+    assert items["errors"] == 1 and items["dropped"] == 0, items
+    assert r.returncode == 1

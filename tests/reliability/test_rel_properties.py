@@ -33,8 +33,9 @@ FEWER = settings(SETTINGS, max_examples=200)  # secondary properties: the 1,000 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
 KEYS = st.sampled_from(["id", "prompt", "kind", "label", "res", "source", "x"]) | TEXT
 SCALARS = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | TEXT
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
-                    max_leaves=12)
+# small sizes: generating big recursive values is what costs time, not the code under test
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+                    max_leaves=5)
 
 VALID = {
     "trustllm_suite": 1, "id": "prop/suite", "dimension": "safety", "task": "prop",
@@ -145,7 +146,7 @@ def test_loader_arbitrary_bytes(data: bytes) -> None:
 
 # -- record reader -----------------------------------------------------------------------------
 
-RECORD = st.dictionaries(KEYS, JSON, min_size=1, max_size=6)
+RECORD = st.dictionaries(KEYS, JSON, min_size=1, max_size=4)
 
 
 def _write(name: str, data: bytes) -> Path:
@@ -164,7 +165,7 @@ def test_reader_round_trips_json() -> None:
 
 
 @SETTINGS
-@given(st.lists(RECORD, min_size=1, max_size=8), st.sampled_from([".json", ".jsonl"]), st.booleans())
+@given(st.lists(RECORD, min_size=1, max_size=4), st.sampled_from([".json", ".jsonl"]), st.booleans())
 def reader_round_trips_json(rows: list[dict], suffix: str, pretty: bool) -> None:
     """What is written as a JSON list or JSONL comes back equal, in order."""
     if suffix == ".jsonl" and not pretty:
@@ -212,6 +213,9 @@ def reader_arbitrary_bytes(data: bytes, suffix: str) -> None:
     except DataError as e:
         assert str(path) in str(e)
         return
+    except csv.Error:  # a known defect, pinned by test_csv_error_is_a_data_error
+        assert suffix == ".csv"
+        return
     assert isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
 
 
@@ -235,6 +239,14 @@ def test_items_ids_unique_and_stable(rows: list[dict], chunk: int) -> None:
         sizes[it.chunk] = sizes.get(it.chunk, 0) + 1
     assert max(sizes.values()) <= chunk
     assert [i.chunk for i in a] == sorted(i.chunk for i in a)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: suite/records.py read_records lets csv.Error escape (found by "
+                                       "hypothesis: a bare CR in an unquoted field, b'\\r\\x00'); catch it and "
+                                       "raise DataError naming the file and line")
+def test_csv_error_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="x.csv"):
+        read_records(_write("x.csv", b"\r\x00"))
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: suite/records.py read_records splits JSONL with str.splitlines(), "
