@@ -58,6 +58,9 @@ def write_json_atomic(path: str | Path, doc: Any) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=1, allow_nan=False, default=str)
         f.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file
     os.replace(tmp, path)
 
 
