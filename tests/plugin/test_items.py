@@ -7,14 +7,7 @@ import re
 
 import pytest
 
-from conftest import (
-    MODES, QUIET, TrustRun, collected_ids, items, reported_ids, rows,
-)
-
-
-def _two_suites(trust: TrustRun, n: int = 6) -> None:
-    trust.data("suites/data.jsonl", rows(n))
-    trust.suite("suites/demo.yaml")
+from conftest import TrustRun, collected_ids, items, reported_ids, rows
 
 
 def test_one_item_per_record(trust: TrustRun) -> None:

@@ -2,8 +2,6 @@
 ``trust_model`` fixture."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from conftest import RECORDING_BACKEND, TrustRun, items, no_plugin_traceback, reported_ids, rows
@@ -17,7 +15,6 @@ def test_replay_reads_res(trust: TrustRun) -> None:
     result, report = trust.report("--trust-model=replay", "-rA")
     assert result.ret == 0
     ids = reported_ids(result)
-    assert {n for (f, n), o in zip(items(ids), ids.values())} == {f"q{i}" for i in range(6)}
     outcomes = {nid.split("::")[-1]: o for nid, o in ids.items()}
     assert outcomes == {"q0": "XFAIL", "q1": "PASSED", "q2": "PASSED", "q3": "XFAIL", "q4": "PASSED", "q5": "PASSED"}
     assert report["model"]["spec"] == "replay"

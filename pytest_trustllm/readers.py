@@ -1,0 +1,260 @@
+"""Streaming readers for suite data files: memory stays near the size of the records themselves,
+whatever the size of the file (``suite/records.read_records`` holds the bytes, the decoded text
+and the split lines at once: about 5x the file size at its peak).
+
+``read_records(path)`` / ``iter_records(path)`` read a JSON list, JSONL or CSV file of objects with
+the error messages of ``suite.records.read_records`` (``DataError``: file not found, folder, not
+UTF-8 with the byte offset, empty, invalid JSON with the line, not a list, record N not an object),
+plus clear errors where that reader lets an exception escape or loses data silently:
+
+- JSON nested too deeply (``RecursionError``), NaN/Infinity and numbers like 1e999 (not JSON
+  numbers Python can hold; they would break the results JSON later), and ``\\uD83D``-style escapes that leave a lone surrogate (not encodable as
+  UTF-8: they would break the cache, the results and the reports later);
+- JSONL lines are split at ``\\n`` only: U+2028, U+2029 and U+0085 are legal inside JSON strings;
+- CSV fields larger than 128 KiB (``csv.field_size_limit``), CSV syntax errors (``csv.Error``), and
+  an unterminated quote (which otherwise swallows the rest of the file into one field).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from .suite.records import DataError
+
+CHUNK = 1 << 20  # bytes read at a time
+CSV_FIELD_LIMIT = 1 << 30  # csv.field_size_limit is process-wide; raised once, to 1 GiB
+_WS = " \t\r\n"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """All records of a JSON list, JSONL or CSV file (see the module docstring for the errors)."""
+    return list(iter_records(path))
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    path = Path(path)
+    _check_text(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from _jsonl(path)
+    elif suffix == ".csv":
+        yield from _csv(path)
+    else:
+        yield from _json_list(path)
+
+
+# -- the whole file: exists, UTF-8, not empty (one streaming pass, no memory) -------------------
+
+def _check_text(path: Path) -> None:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"data path is a folder, not a file: {path}") from None
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    consumed, content = 0, False
+    with f:
+        while True:
+            block = f.read(CHUNK)
+            pending = len(decoder.getstate()[0])
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as e:
+                bom = 3 if consumed == 0 and block.startswith(codecs.BOM_UTF8) else 0
+                raise DataError(f"{path}: not UTF-8 text (invalid byte at offset "
+                                f"{consumed - pending + e.start + bom})") from None
+            consumed += len(block)
+            content = content or bool(text.strip())
+            if not block:
+                break
+    if not content:
+        raise DataError(f"{path}: the data file is empty")
+
+
+# -- JSON values --------------------------------------------------------------------------------
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range for a float")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a decoded JSON value, as its escape, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return f"\\u{ord(value[e.start]):04x}"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            bad = _lone_surrogate(k) or _lone_surrogate(v)
+            if bad:
+                return bad
+    elif isinstance(value, list):
+        for v in value:
+            bad = _lone_surrogate(v)
+            if bad:
+                return bad
+    return None
+
+
+def _record(path: Path, where: str, index: int, value: Any, raw: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: record {index} is a {type(value).__name__}, not an object")
+    if ("\\ud" in raw or "\\uD" in raw) and _SURROGATE_ESCAPE.search(raw):
+        bad = _lone_surrogate(value)
+        if bad:
+            raise DataError(f"{path}{where}: record {index} holds a lone surrogate ({bad}): a broken "
+                            "\\uXXXX escape; such text cannot be stored or reported as UTF-8")
+    return value
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    index, n = 0, 0
+    with open(path, "rb") as f:
+        for raw in _lines(f):
+            n += 1
+            text = raw.decode("utf-8-sig" if n == 1 else "utf-8").strip(_WS)
+            if not text:
+                continue
+            try:
+                value = _DECODER.decode(text)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: invalid JSON line: {e.msg}") from None
+            except ValueError as e:  # NaN / Infinity
+                raise DataError(f"{path}:{n}: invalid JSON line: {e}") from None
+            except RecursionError:
+                raise DataError(f"{path}:{n}: invalid JSON line: nested too deeply") from None
+            yield _record(path, f":{n}", index, value, text)
+            index += 1
+
+
+# str.splitlines' breaks that JSON never has raw inside a string; U+2028, U+2029 and U+0085 may be
+# there, raw (json.dumps(ensure_ascii=False) leaves them), so unlike str.splitlines they do not
+# end a line here
+_BREAKS = re.compile(rb"\r\n|[\r\x0b\x0c\x1c\x1d\x1e]")
+_BREAK_BYTES = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+
+
+def _lines(f) -> Iterator[bytes]:
+    """Lines as str.splitlines() would cut them, except at U+2028, U+2029 and U+0085."""
+    for line in f:
+        body = line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
+        # substring tests are fast scans; the regex only runs on the rare line that needs it
+        yield from _BREAKS.split(body) if any(b in body for b in _BREAK_BYTES) else (body,)
+
+
+def _json_list(path: Path) -> Iterator[dict[str, Any]]:
+    """A JSON list, one element at a time: ``raw_decode`` over a growing window of the file."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        buf, pos, line0, eof = "", 0, 1, False  # line0: the line number at buf[0]
+
+        def more(need_double: bool = False) -> bool:
+            nonlocal buf, pos, line0, eof
+            if eof:
+                return False
+            line0 += buf.count("\n", 0, pos)
+            buf = buf[pos:]
+            pos = 0
+            block = f.read(max(CHUNK, len(buf)) if need_double else CHUNK)
+            eof = not block
+            buf += block
+            return not eof
+
+        def skip_ws() -> str:
+            nonlocal pos
+            while True:
+                while pos < len(buf) and buf[pos] in _WS:
+                    pos += 1
+                if pos < len(buf) or not more():
+                    return buf[pos] if pos < len(buf) else ""
+
+        def fail(msg: str, at: int) -> DataError:
+            return DataError(f"{path}:{line0 + buf.count(chr(10), 0, at)}: invalid JSON: {msg}")
+
+        first = skip_ws()
+        if first != "[":
+            # not a list: parse the whole file for the reader's own messages (such files are small)
+            yield from _not_a_list(path, f.read(), buf)
+            return
+        pos += 1
+        index = 0
+        if skip_ws() == "]":
+            pos += 1
+        else:
+            while True:
+                while True:
+                    try:
+                        value, end = _DECODER.raw_decode(buf, pos)
+                    except json.JSONDecodeError as e:
+                        if more(need_double=True):
+                            continue  # the value runs past the window (more() keeps it at pos 0)
+                        raise fail(e.msg, e.pos) from None
+                    except ValueError as e:  # NaN / Infinity
+                        raise fail(str(e), pos) from None
+                    except RecursionError:
+                        raise fail("nested too deeply", pos) from None
+                    # a number or literal at the very end of the window may go on in the next block
+                    if end == len(buf) and more(need_double=True):
+                        continue
+                    break
+                start, pos = pos, end
+                yield _record(path, "", index, value, buf[start:end])
+                index += 1
+                c = skip_ws()
+                if c == ",":
+                    pos += 1
+                    continue
+                if c == "]":
+                    pos += 1
+                    break
+                raise fail("Expecting ',' delimiter" if c else "Expecting value", pos)
+        if skip_ws():
+            raise fail("Extra data", pos)
+
+
+def _not_a_list(path: Path, rest: str, buf: str) -> Iterator[dict[str, Any]]:
+    try:
+        doc = _DECODER.decode(buf + rest)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    except ValueError as e:
+        raise DataError(f"{path}: invalid JSON: {e}") from None
+    except RecursionError:
+        raise DataError(f"{path}: invalid JSON: nested too deeply") from None
+    raise DataError(f"{path}: expected a JSON list of records, got a {type(doc).__name__}")
+    yield  # pragma: no cover - a generator
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+def _csv(path: Path) -> Iterator[dict[str, Any]]:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(min(CSV_FIELD_LIMIT, sys.maxsize))
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f, strict=True)
+        try:
+            for row in reader:
+                yield row
+        except csv.Error as e:
+            raise DataError(f"{path}:{max(reader.line_num, 1)}: invalid CSV: {e}") from None
+
+
+__all__ = ["read_records", "iter_records", "DataError"]
