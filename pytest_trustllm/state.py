@@ -281,19 +281,15 @@ class RunState:
 
 
 def _interval_fn(settings: Settings):
-    try:
-        from .intervals import add_intervals
-    except ImportError:
-        return None
+    from .intervals import add_intervals
+
     return lambda specs, items, values: add_intervals(specs, items, values, seed=settings.seed)
 
 
 def _post_process(state: RunState, suites: list[dict[str, Any]]) -> dict[str, Any]:
-    """Hook point for release decisions (confident gates, baselines) once metrics exist."""
-    try:
-        from .decisions import apply_decisions
-    except ImportError:
-        return {}
+    """Release decisions (confident gates, baselines, model comparisons) once metrics exist."""
+    from .decisions import apply_decisions
+
     return apply_decisions(state.settings, suites, root=state.config.rootpath)
 
 
