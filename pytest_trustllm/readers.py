@@ -4,7 +4,7 @@ and the split lines at once: about 5x the file size at its peak).
 
 ``read_records(path)`` / ``iter_records(path)`` read a JSON list, JSONL or CSV file of objects with
 the error messages of ``suite.records.read_records`` (``DataError``: file not found, folder, not
-UTF-8 with the byte offset, empty, invalid JSON with the line, not a list, record N not an object),
+UTF-8 with the byte offset (from the start of the file; the old reader counts from after a BOM), empty, invalid JSON with the line, not a list, record N not an object),
 plus clear errors where that reader lets an exception escape or loses data silently:
 
 - JSON nested too deeply (``RecursionError``), NaN/Infinity and numbers like 1e999 (not JSON
@@ -58,21 +58,25 @@ def _check_text(path: Path) -> None:
         raise DataError(f"data file not found: {path}") from None
     except IsADirectoryError:
         raise DataError(f"data path is a folder, not a file: {path}") from None
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    consumed, content = 0, False
+    # plain UTF-8 with the BOM skipped by hand: the utf-8-sig incremental decoder silently drops
+    # a file that is only the start of a BOM (b"\xef")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    content = False
     with f:
+        head = f.read(3)
+        consumed, carry = (3, b"") if head == codecs.BOM_UTF8 else (0, head)
         while True:
-            block = f.read(CHUNK)
+            raw = f.read(CHUNK)
+            block, carry = carry + raw, b""
             pending = len(decoder.getstate()[0])
             try:
-                text = decoder.decode(block, final=not block)
-            except UnicodeDecodeError as e:
-                bom = 3 if consumed == 0 and block.startswith(codecs.BOM_UTF8) else 0
+                text = decoder.decode(block, final=not raw)
+            except UnicodeDecodeError as e:  # the offset counts from the start of the file
                 raise DataError(f"{path}: not UTF-8 text (invalid byte at offset "
-                                f"{consumed - pending + e.start + bom})") from None
+                                f"{consumed - pending + e.start})") from None
             consumed += len(block)
             content = content or bool(text.strip())
-            if not block:
+            if not raw:
                 break
     if not content:
         raise DataError(f"{path}: the data file is empty")
@@ -221,6 +225,7 @@ def _json_list(path: Path) -> Iterator[dict[str, Any]]:
                 c = skip_ws()
                 if c == ",":
                     pos += 1
+                    skip_ws()  # raw_decode does not skip leading whitespace
                     continue
                 if c == "]":
                     pos += 1
@@ -254,7 +259,7 @@ def _csv(path: Path) -> Iterator[dict[str, Any]]:
             for row in reader:
                 yield row
         except csv.Error as e:
-            raise DataError(f"{path}:{max(reader.line_num, 1)}: invalid CSV: {e}") from None
+            raise DataError(f"{path}:{max(reader.reader.line_num, 1)}: invalid CSV: {e}") from None
 
 
 __all__ = ["read_records", "iter_records", "DataError"]

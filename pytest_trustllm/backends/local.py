@@ -144,7 +144,8 @@ class LocalBackend:
 
     def __init__(self, source: str, *, name: str | None = None, revision: str | None = None,
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = None,
-                 max_new_tokens_cap: int | None = None, extra_identity: Mapping[str, Any] | None = None) -> None:
+                 max_new_tokens_cap: int | None = None, extra_identity: Mapping[str, Any] | None = None,
+                 identity_name: str | None = None) -> None:
         _require_local()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -199,7 +200,10 @@ class LocalBackend:
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
         self.max_new_tokens_cap = max_new_tokens_cap
         template = getattr(self.tokenizer, "chat_template", None)
-        ident: dict[str, Any] = {"backend": "hf", "model": name or source}
+        # A folder is named by its last component, not its full path: the weights hash identifies it,
+        # and the same checkpoint in another checkout (CI) keeps its cache entries.
+        label = identity_name or (self.folder.name if self.folder else source)
+        ident: dict[str, Any] = {"backend": "hf", "model": label}
         if self.folder:
             ident["weights_sha256"] = fingerprint_folder(self.folder)
         else:
@@ -391,4 +395,5 @@ def make_smollm2(arg: str, options: Mapping[str, Any]) -> LocalBackend:
         origin = f"{src.get('package')}=={src.get('version')} {src.get('gguf', GGUF_NAME)}"
     except (OSError, ValueError):
         origin = GGUF_NAME
-    return LocalBackend(str(folder), name="smollm2", extra_identity={"source": origin}, **_opts(options))
+    return LocalBackend(str(folder), name="smollm2", identity_name="smollm2", extra_identity={"source": origin},
+                        **_opts(options))

@@ -145,7 +145,7 @@ BUG_CASES: list[tuple[str, dict, str, str]] = [
               "about 100 s before 'unknown key' is reported"),
     ("data_csv_big_field", {"data_csv_big_field.yaml": suite("data_csv_big_field", data="{name}.csv"),
                             "data_csv_big_field.csv": "id,prompt,kind,expect\na," + "x" * 200_000 + ",benign,comply\n"},
-     "field", "suite/records.py: a CSV field over 128 KiB raises _csv.Error (csv.field_size_limit), uncaught"),
+     None, "suite/records.py: a CSV field over 128 KiB raises _csv.Error (csv.field_size_limit), uncaught"),
     ("data_json_deep", {"data_json_deep.yaml": suite("data_json_deep", data="{name}.json"),
                         "data_json_deep.json": "[" * 50_000 + "]" * 50_000},
      "nest", "suite/records.py: deeply nested JSON raises RecursionError from json.loads, uncaught"),
@@ -187,7 +187,8 @@ def load_in_subprocess(folder: Path, name: str, timeout: float = 20) -> tuple[st
         import sys
         from pathlib import Path
         from pytest_trustllm.suite.load import load_suite, SuiteError
-        from pytest_trustllm.suite.records import DataError, build_items, read_records
+        from pytest_trustllm.suite.records import DataError, build_items
+        from pytest_trustllm.collect import read_records  # the reader collection uses
         try:
             s = load_suite(Path({str(folder / (name + '.yaml'))!r}))
             p = s.path.parent / s.data
@@ -209,8 +210,9 @@ def load_in_subprocess(folder: Path, name: str, timeout: float = 20) -> tuple[st
 
 @pytest.mark.parametrize("name,files,expected", SUITE_CASES + DATA_CASES, ids=[c[0] for c in SUITE_CASES + DATA_CASES])
 def test_bad_input_gives_a_clear_error(tmp_path: Path, name: str, files: dict, expected: str) -> None:
+    from pytest_trustllm.collect import read_records  # the reader collection uses
     from pytest_trustllm.suite.load import SuiteError, load_suite
-    from pytest_trustllm.suite.records import DataError, build_items, read_records
+    from pytest_trustllm.suite.records import DataError, build_items
 
     write_case(tmp_path, files)
     with pytest.raises((SuiteError, DataError)) as info:
@@ -230,6 +232,9 @@ def test_hostile_input_known_defects(tmp_path: Path, request, name: str, files: 
     request.applymarker(pytest.mark.xfail(strict=True, reason=f"BUG: {reason}"))
     write_case(tmp_path, files)
     kind, message = load_in_subprocess(tmp_path, name, timeout=5 if name == "yaml_alias_bomb" else 20)
+    if fragment is None:  # fixed means: read as data (or a clear error)
+        assert kind in ("ok", "DataError"), f"{kind}: {message}"
+        return
     assert kind in ("SuiteError", "DataError"), f"{kind}: {message}"
     assert fragment in message.lower()
 

@@ -28,7 +28,7 @@ def test_two_workers_share_one_cache(tmp_path: Path) -> None:
     rows = H.records(N, prefix="L")
     shared, single = tmp_path / "shared", tmp_path / "single"
     for folder in (shared, single):
-        H.write_suite(folder, rows, chunk_size=25)
+        H.write_suite(folder, rows, chunk_size=100)
     cache = shared / "cache.sqlite"
     log = shared / "calls.log"
     common = ("suites", "--trust-model=fake", "-q", "--trust-progress=off")

@@ -2,11 +2,12 @@
 with peak memory proportional to the file (measured as peak RSS of a fresh subprocess), and
 without a hang.
 
-Figures on the project's CI machine (2 cores), 100 MB of 1 KB records (about 99,000 items):
-``suite.records.read_records`` peaks at about 4.8x the file size (bytes, decoded text and split
-lines held at once); the streaming ``pytest_trustllm.readers.read_records`` at about 1.9x (the
-records themselves). ``pytest --collect-only`` peaks at about 5.2x with the first and 4.4x with
-the second: the rest is pytest's own 99,000 item objects.
+Figures on the project's machine (2 cores), 100 MB of 1 KB records (about 99,000 items), peak RSS
+growth: ``suite.records.read_records`` 4.6-4.7x the file size for JSONL, 3.3-3.6x for a JSON list
+(bytes, decoded text and split lines held at once); the streaming
+``pytest_trustllm.readers.read_records`` 1.5-1.7x (the records themselves). ``pytest
+--collect-only`` over the JSON list peaks at about 4.0x in all: most of the rest is pytest's own
+99,000 item objects.
 """
 from __future__ import annotations
 
@@ -80,14 +81,14 @@ def test_streaming_reader_memory(big_files, kind: str) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="BUG (memory): suite/records.read_records, which collection uses, holds the "
-                                       "file's bytes, its decoded text and its split lines at once: about 4.8x the "
-                                       "file size at its peak. Switch collect.py (and fixtures.suite_records) to "
-                                       "pytest_trustllm.readers.read_records (same messages, about 1.9x)")
+                                       "file's bytes, its decoded text and its split lines at once: about 4.7x the "
+                                       "file size at its peak (JSONL). Switch collect.py (and fixtures.suite_records) to "
+                                       "pytest_trustllm.readers.read_records (same messages, about 1.6x)")
 def test_collection_reader_memory(big_files) -> None:
     path, n = big_files["jsonl"]
     file_mib = path.stat().st_size / 2**20
-    rows, mib = peak_read(path, "pytest_trustllm.suite.records")
-    print(f"suite.records.read_records jsonl: {mib:.0f} MiB ({mib / file_mib:.1f}x)")
+    rows, mib = peak_read(path, "pytest_trustllm.collect")  # the reader collection uses
+    print(f"collection's read_records jsonl: {mib:.0f} MiB ({mib / file_mib:.1f}x)")
     assert rows == n
     assert mib < 2.5 * file_mib
 

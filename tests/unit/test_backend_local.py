@@ -174,6 +174,10 @@ def test_identity_changes_when_weights_change(tmp_path, cache_env):
                                                                        if k != "weights_sha256"}
     half = LocalBackend(str(folder), dtype="bfloat16").identity
     assert half["dtype"] == "bfloat16" and half != b
+    # the same checkpoint elsewhere (another checkout) is the same model
+    import shutil
+    moved = shutil.copytree(folder, tmp_path / "elsewhere" / "ckpt")
+    assert LocalBackend(str(moved)).identity == b and b["model"] == "ckpt"
 
 
 def test_fingerprint_is_cached_by_size_and_mtime(tmp_path, tiny):

@@ -1,0 +1,159 @@
+"""The streaming reader ``pytest_trustllm.readers``: the same records and messages as
+``suite.records.read_records`` (a differential property test), correct across read-window
+boundaries, and clear errors where the old reader lets an exception escape or loses data."""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from pytest_trustllm import readers
+from pytest_trustllm.suite import records as old_reader
+from pytest_trustllm.suite.records import DataError
+
+DIR = Path(tempfile.mkdtemp(prefix="trustllm-readers-"))
+SETTINGS = settings(max_examples=500, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SCALARS = (st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False)
+           | st.text(max_size=20))
+VALUES = st.recursive(SCALARS, lambda v: st.lists(v, max_size=3) | st.dictionaries(st.text(max_size=5), v, max_size=3),
+                      max_leaves=6)
+RECORDS = st.lists(st.dictionaries(st.text(max_size=6), VALUES, min_size=1, max_size=4), min_size=1, max_size=6)
+
+
+def _write(name: str, data: bytes) -> Path:
+    p = DIR / name
+    p.write_bytes(data)
+    return p
+
+
+def _run(fn, path: Path):
+    try:
+        return "ok", fn(path)
+    except DataError as e:
+        return "DataError", str(e)
+    except Exception as e:  # noqa: BLE001 - the old reader's defects
+        return type(e).__name__, str(e)
+
+
+def _has(value, pred) -> bool:
+    if isinstance(value, dict):
+        return any(_has(k, pred) or _has(v, pred) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has(v, pred) for v in value)
+    return pred(value)
+
+
+def _lone_surrogate(v) -> bool:
+    return isinstance(v, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in v)
+
+
+def _non_finite(v) -> bool:
+    return isinstance(v, float) and not math.isfinite(v)
+
+
+@SETTINGS
+@given(st.binary(max_size=200) | st.binary(max_size=20).map(lambda b: b"\xef\xbb\xbf" + b) | RECORDS.map(lambda r: json.dumps(r).encode()) |
+       RECORDS.map(lambda r: "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in r).encode("utf-8", "surrogatepass")),
+       st.sampled_from([".json", ".jsonl", ".csv", ".txt"]))
+def test_same_results_and_messages_as_the_old_reader(data: bytes, suffix: str) -> None:
+    assume(data.count(b"[") < 200 and data.count(b"{") < 200)
+    path = _write("d" + suffix, data)
+    old, new = _run(old_reader.read_records, path), _run(readers.read_records, path)
+    text = data.decode("utf-8", "ignore")
+    if old[0] == "ok":
+        bad = _has(old[1], _lone_surrogate) or _has(old[1], _non_finite)
+        if bad:  # the new reader refuses these, with a message
+            assert new[0] == "DataError" and ("surrogate" in new[1] or "valid JSON" in new[1] or "out of range" in new[1])
+        elif suffix == ".csv" and new[0] == "DataError":
+            assert "invalid CSV" in new[1]  # strict CSV: the old reader guessed
+        elif suffix == ".jsonl" and any(c in text for c in "\x85\u2028\u2029"):
+            pass  # the old reader split lines inside strings there
+        else:
+            assert new == old
+    elif old[0] == "DataError":
+        if suffix == ".jsonl" and any(c in text for c in "\x85\u2028\u2029"):
+            return
+        if data.startswith(b"\xef\xbb\xbf") and "invalid byte at offset" in old[1]:
+            # the old reader counts the offset from after the BOM, the new one from the file start
+            n = int(old[1].rsplit(" ", 1)[1].rstrip(")"))
+            assert new == ("DataError", old[1].replace(f"offset {n})", f"offset {n + 3})"))
+            return
+        assert new == old
+    else:  # the old reader crashed: the new one gives a DataError or reads it
+        assert new[0] in ("DataError", "ok"), new
+
+
+@SETTINGS
+@given(RECORDS, st.integers(1, 40), st.booleans())
+def test_json_list_across_window_boundaries(rows: list, chunk: int, pretty: bool) -> None:
+    """Tiny read windows: every value, string and number straddles a boundary somewhere."""
+    assume(not _has(rows, _lone_surrogate))
+    path = _write("w.json", json.dumps(rows, indent=1 if pretty else None, ensure_ascii=pretty).encode("utf-8"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "CHUNK", chunk)
+        assert readers.read_records(path) == rows
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64])
+def test_json_list_errors_name_the_line_with_tiny_windows(chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr(readers, "CHUNK", chunk)
+    path = _write("e.json", b'[\n {"a": 1},\n {"a": 2}\n {"a": 3}\n]\n')
+    with pytest.raises(DataError) as new:
+        readers.read_records(path)
+    with pytest.raises(DataError) as old:
+        old_reader.read_records(path)
+    assert str(new.value) == str(old.value)  # e.json:4: invalid JSON: Expecting ',' delimiter
+    path = _write("n.json", b'[{"a": 1}, {"a": 23}]')
+    assert readers.read_records(path) == [{"a": 1}, {"a": 23}]
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("nan.json", b'[{"a": NaN}]', "NaN is not valid JSON"),
+    ("inf.jsonl", b'{"a": 1e999}\n', "1e999 is out of range"),
+    ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    ("deep.jsonl", b"[" * 50_000 + b"]" * 50_000 + b"\n", "nested too deeply"),
+    ("sur.jsonl", b'{"prompt": "half \\ud83d emoji"}\n', "lone surrogate (\\ud83d)"),
+    ("sur.json", b'[{"x": ["ok", {"\\udc00": 1}]}]', "lone surrogate (\\udc00)"),
+    ("quote.csv", b'id,prompt\na,"unterminated\nb,c\n', "invalid CSV"),
+    ("strict.csv", b'id\n"a"b\n', "strict.csv:2: invalid CSV"),
+    ("bad.json", b"\xef\xbb\xbf \xff", "not UTF-8 text (invalid byte at offset 4)"),
+    ("bomstart.json", b"\xef", "not UTF-8 text (invalid byte at offset 0)"),
+])
+def test_clear_errors_where_the_old_reader_failed(name: str, data: bytes, message: str) -> None:
+    path = _write(name, data)
+    with pytest.raises(DataError) as info:
+        readers.read_records(path)
+    assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_fixed_cases_read_correctly() -> None:
+    # a 1 MB CSV field (over csv's default 128 KiB limit)
+    big = "x" * 1_000_000
+    assert readers.read_records(_write("big.csv", f"id,prompt\na,{big}\n".encode())) == [{"id": "a", "prompt": big}]
+    # U+2028 / U+0085 raw inside a JSONL string (json.dumps(ensure_ascii=False) writes them so)
+    rows = [{"p": "one\u2028two"}, {"p": "x\x85y"}, {"p": "\u2029"}]
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    assert readers.read_records(_write("sep.jsonl", data)) == rows
+    # CRLF and CR-only line ends, a BOM, blank lines
+    assert readers.read_records(_write("cr.jsonl", b'\xef\xbb\xbf{"a":1}\r\n\r\n{"a":2}\r{"a":3}')) == \
+        [{"a": 1}, {"a": 2}, {"a": 3}]
+    # a bare CR (the old reader raised csv.Error): CSV line ends are read as the csv module wants them
+    assert isinstance(readers.read_records(_write("cr.csv", b"\r\x00")), list)
+    # valid surrogate pairs are fine
+    assert readers.read_records(_write("pair.json", b'[{"e": "\\ud83d\\ude00"}]')) == [{"e": "\U0001F600"}]
+
+
+def test_iter_records_streams() -> None:
+    """Records come one at a time: the first is available before the file is read to its end."""
+    path = _write("stream.json", b'[{"a": 1},' + b" " * (3 << 20) + b'{"a": 2}, oops]')
+    it = readers.iter_records(path)
+    assert next(it) == {"a": 1}
+    assert next(it) == {"a": 2}
+    with pytest.raises(DataError, match="Expecting value"):
+        next(it)
