@@ -38,13 +38,18 @@ class SuiteFile(pytest.File):
             rows = read_records(data_path)
             items = build_items(suite, rows, data_path)
             state.check_data(suite, data_path)
-        except (SuiteError, DataError) as e:
+        except SuiteError as e:
             raise self.CollectError(str(e)) from None
+        except DataError as e:
+            where = locals().get("suite")
+            line = where.lines.get(e.keypath) if where else None
+            raise self.CollectError(str(SuiteError(self.path, line, e.keypath, str(e), e.fix))) from None
         if state.settings.sample:
             items = sample_items(items, state.settings.sample, f"{state.settings.seed}:{suite.id}",
                                  suite.record.stratify)
         for m in suite.all_markers:
             state.register_marker(m, f"TrustLLM {suite.dimension} task" if m != suite.dimension else "")
+            self.add_marker(m)  # items inherit it: -m matches markers up the node chain
         chunks: dict[int, list[ItemSpec]] = {}
         for it in items:
             chunks.setdefault(it.chunk, []).append(it)
@@ -77,10 +82,7 @@ class Chunk(pytest.Collector):
         for spec in self.specs:
             for model in models:
                 name = spec.id if len(models) == 1 else f"{spec.id}[{model}]"
-                item = TrustItem.from_parent(self, name=name, spec=spec, suite=self.suite, model=model)
-                for m in self.suite.all_markers:
-                    item.add_marker(m)
-                yield item
+                yield TrustItem.from_parent(self, name=name, spec=spec, suite=self.suite, model=model)
 
     def outcome(self, item: "TrustItem") -> ItemOutcome:
         if self._outcomes is None:
@@ -128,16 +130,16 @@ class TrustItem(pytest.Item):
     def setup(self) -> None:
         if self.model is None:
             self._payload("skip", NO_MODEL)
-            pytest.skip(NO_MODEL)
+            _skip(NO_MODEL)
         assert isinstance(self.parent, Chunk)
         self.result = r = self.parent.outcome(self)
         self._payload(r.outcome, r.message)
         if r.outcome == "error":
             pytest.fail(f"{self.suite.id} {self.spec.id}: {r.message}", pytrace=False)
         if r.outcome == "skip":
-            pytest.skip(f"{self.suite.id}: {r.message}")
+            _skip(f"{self.suite.id}: {r.message}")
         if r.outcome == "dropped":
-            pytest.skip(f"dropped by the {self.suite.scorer.name} rule: {r.message}")
+            _skip(f"dropped by the {self.suite.scorer.name} rule: {r.message}")
 
     def runtest(self) -> None:
         r = self.result
@@ -192,10 +194,15 @@ class TrustItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, None, f"{self.suite.id}::{self.name}"
+        return self.path, 0, f"{self.suite.id}::{self.name}"
 
 
 XFAILED = pytest.xfail.Exception
+
+
+def _skip(reason: str) -> None:
+    """A skip reported at the suite file, not inside the plugin."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 class TrustViolation(Exception):

@@ -102,12 +102,12 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("trustllm", "TrustLLM trust checks")
     for o in OPTIONS:
         if o.kind == "bool":
-            group.addoption(o.flag, action="store_true", default=None, dest=o.dest, help=o.help)
+            group.addoption(o.flag, action="store_true", default=None, dest=o.dest, help=o.help.replace("%", "%%"))
         elif o.kind == "list":
-            group.addoption(o.flag, action="append", default=None, dest=o.dest, metavar="SPEC", help=o.help)
+            group.addoption(o.flag, action="append", default=None, dest=o.dest, metavar="SPEC", help=o.help.replace("%", "%%"))
         else:
             meta = "{" + ",".join(o.choices) + "}" if o.choices else o.name.split("-")[-1].upper()
-            group.addoption(o.flag, default=None, dest=o.dest, metavar=meta, help=f"{o.help} (ini: {o.ini})")
+            group.addoption(o.flag, default=None, dest=o.dest, metavar=meta, help=f"{o.help} (ini: {o.ini})".replace("%", "%%"))
         ini_type = {"bool": "bool", "list": "args"}.get(o.kind, "string")
         parser.addini(o.ini, f"{o.help} (default: {o.default})", type=ini_type, default=None)
     parser.addini("trust_suite_dirs", "folder names whose YAML files are all suites", type="args",

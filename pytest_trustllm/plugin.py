@@ -1,6 +1,7 @@
 """pytest hooks only: each body a few lines that call into the modules that do the work."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Generator
 
@@ -32,6 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = resolve(config)
     if is_worker(config):
         pin_gpus(settings)  # before anything initialises CUDA
+    if settings.data:  # suite_records() in test modules resolves trustllm: data the same way
+        os.environ["TRUSTLLM_DATA"] = str(Path(settings.data).resolve())
     config.stash[STATE] = state = RunState.create(config, settings)
     config.pluginmanager.register(ReportListener(state), "trustllm-reports")
     from .scorers import SCORERS

@@ -97,5 +97,4 @@ def add_junit_gates(path: str | Path, suites: Sequence[Mapping[str, Any]], model
             gates.add_testcase(case)
     gates.update_statistics()
     xml.add_testsuite(gates)
-    xml.update_statistics() if hasattr(xml, "update_statistics") else None
     xml.write(str(path), pretty=False)

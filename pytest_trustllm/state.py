@@ -239,7 +239,7 @@ class RunState:
 
     def write_junit(self, config: pytest.Config) -> None:
         xmlpath = config.option.xmlpath if hasattr(config.option, "xmlpath") else None
-        if xmlpath and self.results is not None and os.path.exists(xmlpath):
+        if xmlpath and self.results and self.results["suites"] and os.path.exists(xmlpath):
             add_junit_gates(xmlpath, self.results["suites"], _junit_model_props(self.results["model"]))
 
     def terminal_summary(self, tr: Any) -> None:

@@ -96,6 +96,8 @@ def item_scorer(name: str, description: str = ""):
                     out.append(Unscored.skip(str(e)))
                 except JudgeError as e:
                     out.append(Unscored.error(f"judge failed: {e}"))
+                except Exception as e:  # noqa: BLE001 - one record's failure errors that item only
+                    out.append(Unscored.error(f"scorer {name!r} failed: {type(e).__name__}: {e}"))
             return out
 
         run.__doc__ = fn.__doc__

@@ -21,7 +21,13 @@ RESPONSE_FIELDS = ("res", "eval_res", "toxicity", "toxicity_status", "similarity
 
 
 class DataError(Exception):
-    """A data file that cannot be used; the message says which and why."""
+    """A data file that cannot be used; the message says which and why, ``keypath`` names the
+    suite key involved and ``fix`` how to mend it."""
+
+    def __init__(self, message: str, keypath: str = "data", fix: str = "") -> None:
+        super().__init__(message)
+        self.keypath = keypath
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,9 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"data file not found: {path}") from None
+        raise DataError(f"data file not found: {path}", "data",
+                        "point 'data' at an existing file (relative to the suite), or set --trust-data / "
+                        "$TRUSTLLM_DATA to the folder of the TrustLLM files") from None
     except IsADirectoryError:
         raise DataError(f"data path is a folder, not a file: {path}") from None
     try:
@@ -81,13 +89,15 @@ def _prompt(spec: SuiteSpec, record: Mapping[str, Any], index: int, path: Path) 
         try:
             return spec.record.prompt_template.format(**record)
         except KeyError as e:
-            raise DataError(f"{path}: record {index} has no field {e.args[0]!r} used by record.prompt_template") from None
+            raise DataError(f"{path}: record {index} has no field {e.args[0]!r} used by record.prompt_template",
+                            "record.prompt_template", "use only fields every record has") from None
         except (IndexError, ValueError) as e:
             raise DataError(f"record.prompt_template cannot be filled: {e}") from None
     field = spec.record.prompt
     if field not in record:
-        raise DataError(f"{path}: record {index} has no prompt field {field!r}; set record.prompt to the field "
-                        f"holding the prompt (record fields: {', '.join(sorted(record)[:12])})")
+        raise DataError(f"{path}: record {index} has no prompt field {field!r} "
+                        f"(its fields: {', '.join(sorted(record)[:12])})", "record.prompt",
+                        "set record.prompt to the field holding the prompt, or use record.prompt_template")
     value = record[field]
     if not isinstance(value, str):
         raise DataError(f"{path}: record {index} field {field!r} is a {type(value).__name__}, not text")
@@ -132,11 +142,12 @@ def build_items(spec: SuiteSpec, rows: Sequence[Mapping[str, Any]], data_path: P
         prompt = _prompt(spec, record, index, data_path)
         if spec.record.id:
             if spec.record.id not in record:
-                raise DataError(f"{data_path}: record {index} has no id field {spec.record.id!r}")
+                raise DataError(f"{data_path}: record {index} has no id field {spec.record.id!r}", "record.id",
+                                "name a field every record has, or remove record.id to use index-based ids")
             rid = str(record[spec.record.id])
             if rid in seen:
-                raise DataError(f"{data_path}: duplicate id {rid!r} (records {seen[rid]} and {index}); "
-                                "ids in record.id must be unique")
+                raise DataError(f"{data_path}: duplicate id {rid!r} (records {seen[rid]} and {index})", "record.id",
+                                "make the ids unique, or remove record.id to use index-based ids")
             seen[rid] = index
         else:
             rid = f"r{index:05d}-{content_hash(record, prompt)}"
