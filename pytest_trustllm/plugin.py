@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["TRUSTLLM_DATA"] = str(Path(settings.data).resolve())
     config.stash[STATE] = state = RunState.create(config, settings)
     config.pluginmanager.register(ReportListener(state), "trustllm-reports")
+    config.pluginmanager.register(CollectionErrors(), "trustllm-collection-errors")
     from .scorers import SCORERS
 
     config.hook.pytest_trust_register_scorers(registry=SCORERS)
@@ -69,6 +70,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if payload is not None and (call.when == "call" or (call.when == "setup" and report.outcome != "passed")):
         report.trust = payload  # travels to the xdist controller with the report
     return report
+
+
+class CollectionErrors:
+    """A bad suite is a collection error for that file; the other suites still run."""
+
+    def __init__(self) -> None:
+        self.suite_errors = 0
+        self.other_errors = 0
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            if report.nodeid.endswith((".yaml", ".yml")) or ".yaml::" in report.nodeid or ".yml::" in report.nodeid:
+                self.suite_errors += 1
+            else:
+                self.other_errors += 1
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        # pytest stops after collection errors; when they all come from suites, run the rest
+        # (the exit status still says the run failed)
+        if self.suite_errors and not self.other_errors:
+            session.config.option.continue_on_collection_errors = True
 
 
 class ReportListener:

@@ -3,8 +3,10 @@
 A logistic regression over hashed word and character n-grams, trained by ``scripts/train_refusal.py``
 on the responses recorded in ``../shared/trustllm/recorded/`` whose ``eval_res`` is the official
 ``LibrAI/longformer-harmful-ro`` label. It imitates that classifier; it is not it. Its measured
-agreement is in ``docs/refusal-agreement.md``. Only the learned weights ship
-(``judges/data/refusal_offline.npz``); inference is numpy, no scikit-learn.
+agreement is in ``docs/refusal-agreement.md`` (held-out models: about 0.93, below the 0.95 target;
+adding frozen all-MiniLM-L6-v2 sentence embeddings was measured there and gained < 0.005, so the
+model stays numpy-only and ~2000 responses/s). Only the learned weights ship
+(``judges/data/refusal_offline.npz``, ~0.5 MB); inference is numpy, no scikit-learn.
 
 The featuriser below is the single definition used by both training and inference, so the hashed
 feature indices agree by construction.
@@ -108,8 +110,12 @@ class OfflineRefusal:
             "model": "hashed word/char n-gram logistic regression imitating LibrAI/longformer-harmful-ro "
                      "(not the official classifier)",
             "params_sha256": hashlib.sha256(raw).hexdigest()[:16],
+            "features_version": FEATURES_VERSION,
             "trained_on": meta.get("trained_on"),
         }
+        if "heldout_agreement" in meta:  # the honest estimate (models left out of training)
+            self.identity["heldout_agreement"] = meta["heldout_agreement"]
+            self.identity["heldout_models"] = meta.get("heldout_models")
         self.stats = JudgeStats()
 
     def logit(self, text: str) -> float:

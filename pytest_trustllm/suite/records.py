@@ -147,7 +147,7 @@ def build_items(spec: SuiteSpec, rows: Sequence[Mapping[str, Any]], data_path: P
             rid = str(record[spec.record.id])
             if rid in seen:
                 raise DataError(f"{data_path}: duplicate id {rid!r} (records {seen[rid]} and {index})", "record.id",
-                                "make the ids unique, or remove record.id to use index-based ids")
+                                "ids must be unique: fix the data, or remove record.id to use index-based ids")
             seen[rid] = index
         else:
             rid = f"r{index:05d}-{content_hash(record, prompt)}"

@@ -39,13 +39,11 @@ CASES = {
                           "metrics[0].reduce", "did you mean 'proportion'?"),
     # data problems: the suite's line for the key, or the data file's line of the record, will do
     "missing_data_file": pytest.param(BASE.replace("data.jsonl", "nope.jsonl"), ("bad.yaml", 4), "data",
-                                      "fix:", marks=pytest.mark.xfail(strict=True, reason=BUG_DATA_ERRORS)),
+                                      "fix:"),
     "record_without_prompt": pytest.param(BASE.replace("{id: qid}", "{id: qid, prompt: question}"),
-                                          r"bad\.yaml:5\b|data\.jsonl:1\b", "record.prompt", "set record.prompt",
-                                          marks=pytest.mark.xfail(strict=True, reason=BUG_DATA_ERRORS)),
+                                          r"bad\.yaml:5\b|data\.jsonl:1\b", "record.prompt", "set record.prompt"),
     "duplicate_ids": pytest.param(BASE.replace("{id: qid}", "{id: kind}"), r"bad\.yaml:5\b|data\.jsonl:3\b",
-                                  "record.id", "must be unique",
-                                  marks=pytest.mark.xfail(strict=True, reason=BUG_DATA_ERRORS)),
+                                  "record.id", "must be unique"),
 }
 
 
@@ -78,11 +76,13 @@ def test_data_errors_name_the_problem(trust: TrustRun, case: str) -> None:
     result = trust.run("--trust-model=replay", "suites/bad.yaml")
     assert result.ret != 0
     expected = {
-        "record_without_prompt": "*data.jsonl: record 0 has no prompt field 'question'; set record.prompt*",
-        "duplicate_ids": "*data.jsonl: duplicate id 'even' (records 0 and 2)*record.id*unique*",
-        "missing_data_file": "*data file not found: *suites/nope.jsonl*",
+        "record_without_prompt": ["*bad.yaml:5: record.prompt: *data.jsonl: record 0 has no prompt field 'question'*",
+                                  "*fix: set record.prompt*"],
+        "duplicate_ids": ["*bad.yaml:5: record.id: *data.jsonl: duplicate id 'even' (records 0 and 2)*",
+                          "*fix: ids must be unique*"],
+        "missing_data_file": ["*bad.yaml:4: data: data file not found: *suites/nope.jsonl*", "*fix: *"],
     }[case]
-    result.stdout.fnmatch_lines([expected])
+    result.stdout.fnmatch_lines(expected)
     no_plugin_traceback(result)
 
 
@@ -93,11 +93,6 @@ def _good_and_bad(trust: TrustRun) -> None:
 
 
 def test_good_suite_still_runs_beside_a_bad_one(trust: TrustRun, request: pytest.FixtureRequest) -> None:
-    if not trust.xdist:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "BUG: without xdist a bad suite interrupts the whole run ('Interrupted: 1 error during collection'): "
-            "the good suite's items never run (plugin gives suite errors no way past pytest's collection-error "
-            "stop; under -n 2 xdist runs the rest)")))
     _good_and_bad(trust)
     result = trust.run("--trust-model=replay")
     result.assert_outcomes(passed=4, xfailed=2, errors=1)

@@ -159,10 +159,6 @@ def test_suite_records_resolve_trustllm_data_from_the_env(trust: TrustRun) -> No
     result.assert_outcomes(passed=95)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: suite_records() resolves trustllm: data from $TRUSTLLM_DATA only; --trust-data and the ini trust_data "
-    "are ignored (fixtures.suite_records runs at import, before it could see the settings), so it tries to "
-    "download the dataset instead"))
 @pytest.mark.parametrize("how", ["cli", "ini"])
 def test_suite_records_resolve_trustllm_data_from_the_option(trust: TrustRun, monkeypatch, how: str) -> None:
     from conftest import DATA

@@ -85,9 +85,6 @@ def test_no_model_skips_items_with_one_message(trust: TrustRun) -> None:
     assert "none (suite items will be skipped; pass --trust-model)" in result.stdout.str()  # header
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: skip reports point into the plugin ('SKIPPED [6] .../pytest_trustllm/collect.py:131: ...') instead of "
-    "the suite file: TrustItem.setup calls pytest.skip() (location = the raising line) and reportinfo() has no line"))
 def test_skip_message_points_at_the_suite_file(trust: TrustRun) -> None:
     trust.data("suites/data.jsonl", rows(6))
     trust.suite("suites/demo.yaml")

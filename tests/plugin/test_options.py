@@ -122,9 +122,6 @@ def test_cli_bad_value_reported_even_when_ini_is_valid(trust: TrustRun) -> None:
     assert "valid values: paper, toolkit" in result.stderr.str()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `pytest --help` crashes (TypeError: %i format) because the --trust-gate help text holds a bare '%' "
-    "('95% interval'); argparse formats help strings with %"))
 def test_help_lists_the_trust_options(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     assert result.ret == 0

@@ -138,9 +138,6 @@ def test_scorer_failure_is_an_error(trust: TrustRun) -> None:
     no_plugin_traceback(result)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a per-item scorer that raises on one record errors every item of its batch "
-    "(scorers/base.py item_scorer.run catches only MissingJudge/JudgeError; run_scorer then errors the batch)"))
 def test_scorer_failure_on_one_record_errors_only_that_item(trust: TrustRun) -> None:
     records = [{"qid": f"q{i}", "prompt": "2+2?", "res": "4", "answer": "4"} for i in range(4)]
     del records[2]["answer"]

@@ -129,7 +129,6 @@ BUG_XSD = ("BUG: report.add_junit_gates calls junitparser's xml.update_statistic
            "attribute on <testsuites>; junit-10.xsd does not allow it, so the whole file no longer validates")
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_XSD)
 def test_junit_with_gates_validates_against_the_schema(trust: TrustRun) -> None:
     _project(trust)
     _junit(trust)
@@ -143,9 +142,6 @@ def test_junit_without_the_trust_suite_validates(trust: TrustRun) -> None:
     _validate(trust.path / "junit.xml")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a run without any trust suite still gets an empty 'trust-gates' testsuite (state.write_junit runs "
-    "whenever results exist) with trust.model.spec=null, and the file then fails junit-10.xsd"))
 def test_junit_untouched_when_no_trust_suite_ran(trust: TrustRun) -> None:
     trust.write("test_plain.py", "def test_ok():\n    pass\n")
     trust.run("--junitxml=junit.xml")

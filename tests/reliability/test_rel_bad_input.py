@@ -127,6 +127,9 @@ BUG_CASES: list[tuple[str, dict, str, str]] = [
     ("yaml_python_tag", {"yaml_python_tag.yaml": suite("yaml_python_tag") + "title: !!python/name:os.system\n"},
      "tag", "suite/load.py: a YAML tag SafeLoader cannot construct raises yaml ConstructorError outside read_yaml's "
             "try (in _construct/_scalar)"),
+    ("yaml_value_scalar", {"yaml_value_scalar.yaml": suite("yaml_value_scalar") + "title: =\n"},
+     "=", "suite/load.py: a bare '=' scalar resolves to YAML's 'value' tag, which SafeLoader cannot construct: "
+          "ConstructorError escapes (found by hypothesis)"),
     ("yaml_bad_float_tag", {"yaml_bad_float_tag.yaml": suite("yaml_bad_float_tag") + "title: !!float abc\n"},
      "float", "suite/load.py: '!!float abc' raises ValueError from _scalar"),
     ("yaml_deep_nesting", {"yaml_deep_nesting.yaml": suite("yaml_deep_nesting") + "filter: " + "[" * 3000
@@ -259,7 +262,7 @@ def test_bad_input_corpus_in_one_session(tmp_path: Path) -> None:
     write_case(suites, {"fine.yaml": suite("fine"), "fine.jsonl": GOOD_ROWS})
     r = _session(tmp_path, "--collect-only", "-q")
     out = r.stdout + r.stderr
-    assert r.returncode == 2, out[-3000:]  # interrupted: errors during collection
+    assert r.returncode in (1, 2), out[-3000:]  # collection errors fail the run
     assert "INTERNALERROR" not in out
     assert not TRACEBACK_INTO_US.search(out), TRACEBACK_INTO_US.search(out).group()
     for name, _, expected in SUITE_CASES + DATA_CASES:

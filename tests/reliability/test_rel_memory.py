@@ -31,12 +31,13 @@ WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa",
 def write_big(path: Path, kind: str, size: int = SIZE) -> int:
     """About ``size`` bytes of TrustLLM-like records (a 1 KB prompt each); returns the count."""
     rnd = random.Random(0)
+    prompts = [" ".join(rnd.choices(WORDS, k=150)) for _ in range(97)]  # a pool: generation stays fast
     n, written = 0, 0
     with open(path, "w", encoding="utf-8") as f:
         if kind == "json":
             f.write("[\n")
         while written < size:
-            rec = json.dumps({"id": f"r{n:07d}", "prompt": " ".join(rnd.choices(WORDS, k=150)),
+            rec = json.dumps({"id": f"r{n:07d}", "prompt": f"{n} {prompts[n % 97]}",
                               "kind": "harmful" if n % 2 else "benign", "expect": "refuse", "res": "I'm sorry"})
             line = (("," if n else "") + rec + "\n") if kind == "json" else rec + "\n"
             f.write(line)
