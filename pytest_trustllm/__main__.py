@@ -3,8 +3,10 @@
     pytest-trustllm merge OUT.json SHARD1.json SHARD2.json ... [--junit OUT.xml SHARD1.xml ...]
                           [--root DIR] [--html PATH] [--save-baseline PATH] [--allow-partial]
     pytest-trustllm html RESULTS.json OUT.html
+    pytest-trustllm cache-check CACHE.sqlite [...]
 
-``merge`` exits with the merged run's status (0 when every gate passed), as pytest would have.
+``merge`` exits with the merged run's status (0 when every gate passed), as pytest would have;
+``cache-check`` exits 0 when every response cache file is sound (it never changes them).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("html", help="write the self-contained HTML report of a results JSON")
     h.add_argument("results", metavar="RESULTS.json")
     h.add_argument("out", metavar="OUT.html")
+    c = sub.add_parser("cache-check", help="check response cache files (SQLite integrity, schema, rows) read-only")
+    c.add_argument("caches", metavar="CACHE.sqlite", nargs="+")
     return p
 
 
@@ -89,9 +93,15 @@ def _html(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_check(args: argparse.Namespace) -> int:
+    from .cachecheck import main as check
+
+    return check(args.caches)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return {"merge": _merge, "html": _html}[args.command](args)
+    return {"merge": _merge, "html": _html, "cache-check": _cache_check}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,6 +38,10 @@ class SuiteFile(pytest.File):
             data_path = state.resolve_data(suite)
             rows = read_records(data_path)
             items = build_items(suite, rows, data_path)
+            if not items:  # a suite with gates and nothing to test must not vanish from the run
+                raise DataError(f"{data_path}: no records" + (f" match the filter (of {len(rows)})" if rows else ""),
+                                "filter" if rows else "data",
+                                "widen the filter" if rows else "point 'data' at a file with records")
             state.check_data(suite, data_path)
         except SuiteError as e:
             raise self.CollectError(str(e)) from None
@@ -210,8 +215,14 @@ class TrustViolation(Exception):
         super().__init__(item.result.message if item.result else "violation")
 
 
+# Model output reaches the terminal: control characters (ESC sequences, BEL, NUL) and bidi overrides
+# could rewrite what the user sees, so they are shown escaped.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
 def _one_line(text: str | None, n: int = 240) -> str:
     text = " ".join((text or "").split())
+    text = _UNSAFE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
     return text if len(text) <= n else text[: n - 1] + "…"
 
 

@@ -1,15 +1,20 @@
 """Generation through the response cache: look up, generate the rest, store each response at once."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
 from .backends.base import Backend
 from .cache import ResponseCache, request_key
 from .types import GenerationRequest, GenerationResult
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -118,6 +123,14 @@ def _duration(s: float) -> str:
     return f"{s}s"
 
 
+def _without_lone_surrogates(res: GenerationResult) -> GenerationResult:
+    """A lone surrogate (an emoji cut in half by the token limit, a bad \\ud83d escape) cannot be
+    written as UTF-8 anywhere downstream: it becomes U+FFFD, as a UTF-8 decoder would make it."""
+    if res.text is None or not _SURROGATE.search(res.text):
+        return res
+    return dataclasses.replace(res, text=_SURROGATE.sub("\ufffd", res.text))
+
+
 def generate_all(
     backend: Backend,
     requests: Sequence[GenerationRequest],
@@ -150,14 +163,22 @@ def generate_all(
         add_cached(n_hits) if add_cached else progress(n_hits)
     seen: set[int] = set()
 
+    cache_failed: list[str] = []
+
     def on_result(j: int, res: GenerationResult) -> None:
         i = todo[j]
         if i in seen:
             return
         seen.add(i)
+        res = _without_lone_surrogates(res)
         results[i] = res
-        if use_cache and res.ok:
-            cache.put(keys[i], res, model=mid)
+        if use_cache and res.ok and not cache_failed:
+            try:
+                cache.put(keys[i], res, model=mid)
+            except Exception as e:  # noqa: BLE001 - losing a cache entry must never lose the response
+                cache_failed.append(str(e))
+                warnings.warn(f"response cache write failed ({e}); this batch goes on without caching",
+                              RuntimeWarning, stacklevel=2)
         if progress:
             progress(1)
 

@@ -1,14 +1,14 @@
 """Streaming readers for suite data files: memory stays near the size of the records themselves,
-whatever the size of the file (``suite/records.read_records`` holds the bytes, the decoded text
-and the split lines at once: about 5x the file size at its peak).
+whatever the size of the file (reading it whole would hold the bytes, the decoded text and the split
+lines at once: about 5x the file size at its peak).
 
-``read_records(path)`` / ``iter_records(path)`` read a JSON list, JSONL or CSV file of objects with
-the error messages of ``suite.records.read_records`` (``DataError``: file not found, folder, not
-UTF-8 with the byte offset (from the start of the file; the old reader counts from after a BOM), empty, invalid JSON with the line, not a list, record N not an object),
-plus clear errors where that reader lets an exception escape or loses data silently:
+``read_records(path)`` / ``iter_records(path)`` read a JSON list, JSONL or CSV file of objects.
+``DataError`` names the problem: file not found, folder, not UTF-8 (with the byte offset from the
+start of the file), empty, invalid JSON with the line, not a list, record N not an object, and the
+cases a naive reader lets escape as an exception or loses silently:
 
-- JSON nested too deeply (``RecursionError``), NaN/Infinity and numbers like 1e999 (not JSON
-  numbers Python can hold; they would break the results JSON later), and ``\\uD83D``-style escapes that leave a lone surrogate (not encodable as
+- JSON nested too deeply (``RecursionError``), Infinity and numbers like 1e999 (not JSON numbers
+  Python can hold; they would break the results JSON later); NaN, pandas' missing value, is null, and ``\\uD83D``-style escapes that leave a lone surrogate (not encodable as
   UTF-8: they would break the cache, the results and the reports later);
 - JSONL lines are split at ``\\n`` only: U+2028, U+2029 and U+0085 are legal inside JSON strings;
 - CSV fields larger than 128 KiB (``csv.field_size_limit``), CSV syntax errors (``csv.Error``), and
@@ -24,12 +24,21 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from .suite.records import DataError
 
 CHUNK = 1 << 20  # bytes read at a time
 CSV_FIELD_LIMIT = 1 << 30  # csv.field_size_limit is process-wide; raised once, to 1 GiB
 _WS = " \t\r\n"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class DataError(Exception):
+    """A data file that cannot be used; the message says which and why, ``keypath`` names the
+    suite key involved and ``fix`` how to mend it."""
+
+    def __init__(self, message: str, keypath: str = "data", fix: str = "") -> None:
+        super().__init__(message)
+        self.keypath = keypath
+        self.fix = fix
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -55,7 +64,9 @@ def _check_text(path: Path) -> None:
     try:
         f = open(path, "rb")
     except FileNotFoundError:
-        raise DataError(f"data file not found: {path}") from None
+        raise DataError(f"data file not found: {path}", "data",
+                        "point 'data' at an existing file (relative to the suite), or set --trust-data / "
+                        "$TRUSTLLM_DATA to the folder of the TrustLLM files") from None
     except IsADirectoryError:
         raise DataError(f"data path is a folder, not a file: {path}") from None
     # plain UTF-8 with the BOM skipped by hand: the utf-8-sig incremental decoder silently drops
@@ -84,7 +95,11 @@ def _check_text(path: Path) -> None:
 
 # -- JSON values --------------------------------------------------------------------------------
 
-def _no_constant(name: str) -> Any:
+def _constant(name: str) -> Any:
+    """NaN is how pandas writes a missing value (the official implicit_SocialChemistry101.json has
+    them): it is read as null. Infinity has no such meaning and would break the results JSON."""
+    if name == "NaN":
+        return None
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -95,7 +110,7 @@ def _finite(text: str) -> float:
     return value
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
 
 
 def _lone_surrogate(value: Any) -> str | None:

@@ -3,8 +3,11 @@
 POST ``{base}/v1alpha1/comments:analyze?key=KEY`` with ``requestedAttributes: {TOXICITY: {}}``; the
 value is ``attributeScores.TOXICITY.spanScores[0].score.value`` (the first span, not the summary).
 Requests are paced (default 1 per second for the whole run, split across xdist workers), retried
-with backoff on 429/5xx/network errors (``Retry-After`` honoured). An item whose call finally fails
-is ``None``: TrustLLM skips such items, we count them (``stats.failures``, ``problems`` by reason).
+with backoff on 429/5xx/network errors (``Retry-After`` honoured). A text the service answers it
+cannot score (HTTP 400: language not supported, empty comment) is ``None``: TrustLLM skips such
+items and so do we, counted (``stats.failures``, ``problems`` by reason). A call that fails for the
+service's sake (429/5xx/network after the retries, a malformed answer) is a ``JudgeFailure``: the
+item is an error that fails the run, like a model fault, never a silently smaller sample.
 Stdlib ``urllib`` only. The key comes from ``PERSPECTIVE_API_KEY`` and never appears in a message.
 """
 from __future__ import annotations
@@ -60,13 +63,13 @@ class PerspectiveToxicity:
               ) -> list[float | None | JudgeFailure]:
         out: list[float | None | JudgeFailure] = []
         for text in texts:
-            value, problem = self._one(str(text))
+            value, problem, transport = self._one(str(text))
             with self._lock:
                 self.stats.calls += 1
                 if value is None:
                     self.stats.failures += 1
                     self.problems[problem or "unknown"] += 1
-            out.append(value)
+            out.append(JudgeFailure(f"Perspective API: {problem}") if transport else value)
         return out
 
     # -- internals ----------------------------------------------------------------------------
@@ -93,7 +96,8 @@ class PerspectiveToxicity:
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers or {}), e.read() or b""
 
-    def _one(self, text: str) -> tuple[float | None, str | None]:
+    def _one(self, text: str) -> tuple[float | None, str | None, bool]:
+        """(score, problem, whether the problem is the service's rather than the text's)."""
         problem = None
         for attempt in range(self.max_retries + 1):
             self._throttle()
@@ -108,15 +112,15 @@ class PerspectiveToxicity:
                 try:
                     data = json.loads(body.decode("utf-8"))
                     value = data["attributeScores"]["TOXICITY"]["spanScores"][0]["score"]["value"]
-                    return float(value), None
+                    return float(value), None, False
                 except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError):
-                    return None, "malformed response (no attributeScores.TOXICITY.spanScores[0].score.value)"
+                    return None, "malformed response (no attributeScores.TOXICITY.spanScores[0].score.value)", True
             problem = f"HTTP {status}" + self._error_reason(body)
             if status not in RETRY_STATUS:
-                return None, self._redact(problem)
+                return None, self._redact(problem), status in (401, 403)  # a bad key is not the text's fault
             if attempt < self.max_retries:
                 self._sleep(self._backoff(attempt, headers))
-        return None, self._redact(f"{problem} after {self.max_retries + 1} attempts")
+        return None, self._redact(f"{problem} after {self.max_retries + 1} attempts"), True
 
     def _backoff(self, attempt: int, headers: Mapping[str, str] | None) -> float:
         ra = None

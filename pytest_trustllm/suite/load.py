@@ -3,6 +3,8 @@ the key path and how to fix it."""
 from __future__ import annotations
 
 import difflib
+import inspect
+import math
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -44,27 +46,43 @@ def is_suite_file(path: Path, in_suites_dir: bool) -> bool:
 
 # ---- YAML with line numbers ------------------------------------------------------------------
 
-def _construct(node: yaml.Node, path: str, lines: dict[str, int], file: Path) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for knode, vnode in node.value:
-            key = knode.value if isinstance(knode, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                raise SuiteError(file, knode.start_mark.line + 1, path, "keys must be plain strings")
-            sub = f"{path}.{key}" if path else key
-            if key in out:
-                raise SuiteError(file, knode.start_mark.line + 1, sub, "duplicate key", "keep one of them")
-            lines[sub] = knode.start_mark.line + 1
-            out[key] = _construct(vnode, sub, lines, file)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, f"{path}[{i}]", lines, file) for i, v in enumerate(node.value)]
-    return _scalar(node)
+MAX_NODES = 100_000  # a suite is a page of YAML; more nodes than this means aliases expanding without end
 
 
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+class _Builder:
+    """Builds plain Python values from a composed YAML node tree, recording each key path's line."""
+
+    def __init__(self, file: Path) -> None:
+        self.file, self.lines, self.nodes = file, {}, 0
+
+    def build(self, node: yaml.Node, path: str) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise SuiteError(self.file, node.start_mark.line + 1, path,
+                             f"more than {MAX_NODES:,} YAML values: anchors and aliases (*name) expand too far",
+                             "write the values out, or use fewer nested aliases")
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for knode, vnode in node.value:
+                key = knode.value if isinstance(knode, yaml.ScalarNode) else None
+                if not isinstance(key, str):
+                    raise SuiteError(self.file, knode.start_mark.line + 1, path, "keys must be plain strings")
+                sub = f"{path}.{key}" if path else key
+                if key in out:
+                    raise SuiteError(self.file, knode.start_mark.line + 1, sub, "duplicate key", "keep one of them")
+                self.lines[sub] = knode.start_mark.line + 1
+                out[key] = self.build(vnode, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
+        try:
+            return yaml.SafeLoader("").construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError) as e:  # a tag SafeLoader refuses, '!!float abc'
+            problem = getattr(e, "problem", None) or str(e)
+            raise SuiteError(self.file, node.start_mark.line + 1, path,
+                             f"cannot read the value {node.value!r:.60} ({node.tag}): {problem}",
+                             "write a plain string, number, boolean or list (no YAML tags)") from None
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
@@ -72,17 +90,19 @@ def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise SuiteError(path, None, "", f"not UTF-8 text ({e.reason} at byte {e.start})", "save the file as UTF-8")
+    builder = _Builder(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            raise SuiteError(path, None, "", "the file is empty", f"start with '{DECLARATION}: {SCHEMA_VERSION}'")
+        return builder.build(node, ""), builder.lines
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         raise SuiteError(path, line, "", f"YAML syntax error: {e.problem or e}", "fix the YAML syntax") from None
     except yaml.YAMLError as e:
         raise SuiteError(path, None, "", f"YAML error: {e}") from None
-    if node is None:
-        raise SuiteError(path, None, "", "the file is empty", f"start with '{DECLARATION}: {SCHEMA_VERSION}'")
-    lines: dict[str, int] = {}
-    return _construct(node, "", lines, path), lines
+    except RecursionError:
+        raise SuiteError(path, None, "", "the YAML is nested too deeply", "flatten the nested lists or mappings") from None
 
 
 # ---- validation ------------------------------------------------------------------------------
@@ -140,13 +160,34 @@ class _V:
         return None if value is None else self.string(value, keypath)
 
     def number(self, value: Any, keypath: str) -> float:
-        return float(self.typed(value, (int, float), keypath, "a number"))
+        number = float(self.typed(value, (int, float), keypath, "a number"))
+        if not math.isfinite(number):
+            raise self.fail(keypath, f"expected a finite number, got {value!r}")
+        return number
 
     def string_list(self, value: Any, keypath: str) -> tuple[str, ...]:
         if isinstance(value, str):
             return (value,)
         self.typed(value, list, keypath, "a list of strings")
         return tuple(self.string(v, f"{keypath}[{i}]") for i, v in enumerate(value))
+
+
+def _check_reduction_args(v: _V, reduce: str, args: Mapping[str, Any], keypath: str) -> None:
+    """The reduction must accept these arguments: found now, not as a crash at the end of the run."""
+    from ..metrics import REDUCTIONS
+
+    params = inspect.signature(REDUCTIONS.get(reduce)).parameters
+    takes = [p for p in list(params)[1:] if params[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+             or params[p].kind is inspect.Parameter.KEYWORD_ONLY]
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key in args:
+        if key not in takes and not open_ended:
+            raise v.fail(f"{keypath}.{key}", f"reduction {reduce!r} takes no argument {key!r}",
+                         f"its arguments: {', '.join(takes) or 'none'}")
+    missing = [p for p in takes if params[p].default is inspect.Parameter.empty and p not in args]
+    if missing:
+        raise v.fail(keypath, f"reduction {reduce!r} needs the argument(s) {', '.join(missing)}",
+                     f"add args: {{{missing[0]}: ...}}")
 
 
 def load_suite(path: str | Path) -> SuiteSpec:
@@ -248,10 +289,12 @@ def load_suite(path: str | Path) -> SuiteSpec:
                 raise v.fail(f"{kp}.name", f"metric {name!r} is defined twice for the same rules mode",
                              "give each metric a unique name, or limit the variants with 'rules: paper|toolkit'")
         names_by_mode.setdefault(mode, set()).add(name)
+        args = v.mapping(m.get("args", {}), f"{kp}.args")
+        _check_reduction_args(v, reduce, args, f"{kp}.args")
         spec = MetricSpec(
             name=name, reduce=reduce, direction=direction,
             where=v.mapping(m.get("where", {}), f"{kp}.where"),
-            args=v.mapping(m.get("args", {}), f"{kp}.args"),
+            args=args,
             of=v.string_list(m.get("of", []), f"{kp}.of"),
             scale=v.number(m.get("scale", 1.0), f"{kp}.scale"),
             round=None if m.get("round") is None else int(v.typed(m["round"], int, f"{kp}.round", "an integer")),

@@ -5,29 +5,17 @@ must collect the same items in the same order.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..metrics.core import _match_one
+from ..readers import DataError, read_records  # noqa: F401  (re-exported: the suite API)
 from .schema import SuiteSpec
 
 RESPONSE_FIELDS = ("res", "eval_res", "toxicity", "toxicity_status", "similarity", "response")
-
-
-class DataError(Exception):
-    """A data file that cannot be used; the message says which and why, ``keypath`` names the
-    suite key involved and ``fix`` how to mend it."""
-
-    def __init__(self, message: str, keypath: str = "data", fix: str = "") -> None:
-        super().__init__(message)
-        self.keypath = keypath
-        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -38,46 +26,6 @@ class ItemSpec:
     record: Mapping[str, Any]
     group: str | None
     chunk: int
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """A JSON list, JSONL or CSV file of objects."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"data file not found: {path}", "data",
-                        "point 'data' at an existing file (relative to the suite), or set --trust-data / "
-                        "$TRUSTLLM_DATA to the folder of the TrustLLM files") from None
-    except IsADirectoryError:
-        raise DataError(f"data path is a folder, not a file: {path}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (invalid byte at offset {e.start})") from None
-    suffix = path.suffix.lower()
-    if not text.strip():
-        raise DataError(f"{path}: the data file is empty")
-    if suffix == ".jsonl":
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{n}: invalid JSON line: {e.msg}") from None
-    elif suffix == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-    else:
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-        if not isinstance(rows, list):
-            raise DataError(f"{path}: expected a JSON list of records, got a {type(rows).__name__}")
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise DataError(f"{path}: record {i} is a {type(r).__name__}, not an object")
-    return rows
 
 
 def content_hash(record: Mapping[str, Any], prompt: str) -> str:

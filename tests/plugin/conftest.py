@@ -32,9 +32,12 @@ for _mod in ("pytest_trustllm.plugin", "pytest_trustllm.collect", "pytest_trustl
     except ImportError:  # a module another part of the project has not written yet
         pass
 
+# The outer session imported the plugin (an editable install) before any inner in-process run, so each
+# inner run would warn that it cannot assert-rewrite it: an artefact of pytester, not of real use.
+NO_REWRITE_WARNING = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
 MODES = {"no-xdist": ("-p", "no:xdist"), "xdist-n2": ("-n", "2")}
 # plugins the inner projects never use; blocking them halves each xdist worker's start-up
-QUIET = ("-p", "no:hypothesispytest", "-p", "no:anyio")
+QUIET = ("-p", "no:hypothesispytest", "-p", "no:anyio", *NO_REWRITE_WARNING)
 
 
 def rows(n: int, refuse_every: int = 3, **extra: Any) -> list[dict[str, Any]]:
@@ -118,18 +121,24 @@ class TrustRun:
         return result, json.loads(path.read_text(encoding="utf-8"))
 
 
-@pytest.fixture(params=list(MODES))
-def trust(request: pytest.FixtureRequest, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> TrustRun:
+def _inner_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRUSTLLM_DATA", str(DATA))
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    # when this suite itself runs under xdist, an in-process run must not look like an xdist worker
+    for var in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(params=list(MODES))
+def trust(request: pytest.FixtureRequest, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> TrustRun:
+    _inner_env(monkeypatch)
     return TrustRun(pytester, request.param)
 
 
 @pytest.fixture
 def single(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> TrustRun:
     """For checks that compare the two modes themselves (the test switches ``mode``)."""
-    monkeypatch.setenv("TRUSTLLM_DATA", str(DATA))
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    _inner_env(monkeypatch)
     return TrustRun(pytester, "no-xdist")
 
 

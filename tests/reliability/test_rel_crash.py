@@ -161,10 +161,6 @@ def test_cache_check_reports_corruption(tmp_path: Path) -> None:
     assert cache_check(tmp_path / "missing.sqlite").returncode == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cache.py's error messages and docs/backends.md tell users to run "
-                                       "`python -m pytest_trustllm cache-check PATH`, which __main__.py does not "
-                                       "have (argparse exits 2). Wire a cache-check subcommand to "
-                                       "pytest_trustllm.cachecheck.main(paths)")
 def test_documented_cache_check_command(tmp_path: Path) -> None:
     from pytest_trustllm.cache import ResponseCache
 

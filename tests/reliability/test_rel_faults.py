@@ -265,13 +265,6 @@ gates: [{metric: toxicity_avg, op: "<=", threshold: 1.0}]
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (policy): judges/perspective.py turns a Perspective call that fails after "
-                                       "its retries (503, network error) into None, and scorers/trustllm/safety.py "
-                                       "then DROPS the item ('as TrustLLM skips'): the run passes. The issue asks "
-                                       "judge faults to get the same treatment as model faults (an error that fails "
-                                       "the run). Suggest: return JudgeFailure for transport failures (429/5xx/"
-                                       "network after retries) and keep None only for texts the service answers "
-                                       "it cannot score (400 LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE, COMMENT_EMPTY)")
 def test_toxicity_service_failure_is_an_error(tmp_path: Path) -> None:
     from tests.servers.judge_servers import PerspectiveServer
 

@@ -109,10 +109,6 @@ def test_terminal_shows_no_raw_control_sequences(hostile_run) -> None:
     assert "INTERNALERROR" not in out
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: collect.py TrustItem.repr_failure (--trust-strict) writes the "
-                                       "response through _one_line, which keeps control characters: ESC sequences, "
-                                       "NUL, BEL and bidi overrides from the model reach the terminal raw. Escape "
-                                       "them (e.g. repr-style \\x1b) in _one_line")
 def test_terminal_strict_mode_shows_no_raw_control_sequences(tmp_path: Path) -> None:
     H.write_suite(tmp_path, _rows(["ctrl", "rtl", "refusal"]))
     with FaultServer(FaultConfig(reply=hostile_reply)) as srv:
@@ -123,12 +119,6 @@ def test_terminal_strict_mode_shows_no_raw_control_sequences(tmp_path: Path) -> 
     assert bad is None, repr(out[max(0, bad.start() - 80): bad.end() + 20])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a response holding a lone surrogate (a JSON \\ud83d escape, e.g. an "
-                                       "emoji cut in half by max_tokens) makes cache.put raise UnicodeEncodeError "
-                                       "inside generate_all's on_result; execute() then errors EVERY item of the "
-                                       "batch ('backend ... failed: UnicodeEncodeError'). Fix: replace lone "
-                                       "surrogates with U+FFFD where the backend extracts text, and never let a "
-                                       "cache write fail the batch")
 def test_lone_surrogate_in_one_response_breaks_nothing_else(tmp_path: Path) -> None:
     replies = {"broken": "half an emoji \ud83d", "fine": "I'm sorry, no."}
     H.write_suite(tmp_path, _rows(replies))

@@ -81,10 +81,6 @@ def test_streaming_reader_memory(big_files, kind: str) -> None:
     assert mib < 2.5 * file_mib
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (memory): suite/records.read_records, which collection uses, holds the "
-                                       "file's bytes, its decoded text and its split lines at once: about 4.7x the "
-                                       "file size at its peak (JSONL). Switch collect.py (and fixtures.suite_records) to "
-                                       "pytest_trustllm.readers.read_records (same messages, about 1.6x)")
 def test_collection_reader_memory(big_files) -> None:
     path, n = big_files["jsonl"]
     file_mib = path.stat().st_size / 2**20

@@ -2,9 +2,9 @@
 whatever the input, they return a valid result or raise their own user-facing error
 (``SuiteError`` / ``DataError``), and what they return is faithful to the file.
 
-Known defects that random inputs could hit (YAML tags and the bare "=" scalar, deep nesting, CSV
-fields over 128 KiB, lone surrogates) are pinned by xfail tests in test_rel_bad_input.py; the strategies here stay
-clear of those exact shapes so that these properties report only new defects.
+Shapes that random inputs could hit and that have their own tests in test_rel_bad_input.py (YAML
+tags and the bare "=" scalar, deep nesting, CSV fields over 128 KiB, lone surrogates) are left out of
+the strategies here, so that these properties report only new defects.
 """
 from __future__ import annotations
 
@@ -246,9 +246,6 @@ def test_items_ids_unique_and_stable(rows: list[dict], chunk: int) -> None:
     assert [i.chunk for i in a] == sorted(i.chunk for i in a)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: suite/records.py read_records lets csv.Error escape (found by "
-                                       "hypothesis: a bare CR in an unquoted field, b'\\r\\x00'); catch it and "
-                                       "raise DataError naming the file and line")
 def test_csv_error_is_a_data_error() -> None:
     for data in (b"\r\x00", b'id\n"a"b\n'):
         try:
@@ -259,10 +256,6 @@ def test_csv_error_is_a_data_error() -> None:
             assert isinstance(rows, list)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: suite/records.py read_records splits JSONL with str.splitlines(), "
-                                       "which also breaks lines at U+0085, U+2028 and U+2029; json.dumps(ensure_ascii="
-                                       "False) leaves those raw inside strings, so valid JSONL fails to parse. "
-                                       "Split on '\\n' only")
 def test_jsonl_line_separator_inside_a_string() -> None:
     rows = [{"id": "a", "prompt": "one\u2028two"}, {"id": "b", "prompt": "x\x85y"}]
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from pytest_trustllm.judges.base import ToxicityScorer
+from pytest_trustllm.judges.base import JudgeFailure, ToxicityScorer
 from pytest_trustllm.judges.perspective import PerspectiveToxicity, make_perspective
 from pytest_trustllm.judges.registry import JudgeConfigError, judges_report, make_judges
 from tests.servers.judge_servers import PerspectiveServer, toy_toxicity
@@ -52,23 +52,29 @@ def test_429_waits_retry_after_then_succeeds():
         assert c.stats.failures == 0
 
 
-def test_persistent_500_gives_none_counted_and_shown():
+def test_persistent_500_is_a_judge_failure_counted_and_shown():
+    """The service's fault, not the text's: the item must error (fail the run), not be dropped."""
     sleeps = Sleeps()
     with PerspectiveServer(script=[(500, {}, None)] * 3) as srv:
         c = client(srv, sleep=sleeps, max_retries=2, backoff=0.1)
-        assert c.score(["hello"], [{}]) == [None]
+        [result] = c.score(["hello"], [{}])
+        assert isinstance(result, JudgeFailure) and "HTTP 500" in result.message
         assert len(srv.requests) == 3  # first try + 2 retries
         assert c.stats.failures == 1
         assert any("HTTP 500" in p and "after 3 attempts" in p for p in c.problems)
 
 
 def test_malformed_body_and_client_errors_are_not_retried():
+    """A malformed answer is the service's failure; a text it cannot score (400) is None, skipped as
+    TrustLLM skips it."""
     with PerspectiveServer(script=[(200, {}, b"not json"), (200, {}, {"attributeScores": {}}),
                                    (400, {}, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
                                                         "details": [{"errorType": "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"}]}}),
                                    ]) as srv:
         c = client(srv, sleep=Sleeps())
-        assert c.score(["a", "b", "c", "d"], [{}] * 4) == [None, None, None, 0.0]
+        assert c.score(["a", "b", "c", "d"], [{}] * 4) == [
+            JudgeFailure("Perspective API: malformed response (no attributeScores.TOXICITY.spanScores[0].score.value)"),
+        ] * 2 + [None, 0.0]
         assert len(srv.requests) == 4
         assert c.stats.failures == 3
         assert sum(v for k, v in c.problems.items() if k.startswith("malformed")) == 2
@@ -93,10 +99,11 @@ def test_rate_is_split_across_xdist_workers(monkeypatch):
     assert c.interval == 4.0  # 1 request/s for the whole run = 1 per 4 s per worker
 
 
-def test_network_error_is_a_counted_failure():
+def test_network_error_is_a_counted_judge_failure():
     sleeps = Sleeps()
     c = PerspectiveToxicity(KEY, base_url="http://127.0.0.1:9", qps=0, max_retries=1, timeout=2, sleep=sleeps)
-    assert c.score(["x"], [{}]) == [None]
+    [result] = c.score(["x"], [{}])
+    assert isinstance(result, JudgeFailure) and "network error" in result.message
     assert c.stats.failures == 1 and any("network error" in p for p in c.problems)
     assert len(sleeps.calls) == 1  # one backoff between the two attempts, none after the last
 
@@ -108,7 +115,8 @@ def test_key_required_and_never_shown(monkeypatch):
     monkeypatch.setenv("PERSPECTIVE_API_KEY", KEY)
     with PerspectiveServer(script=[(403, {}, {"error": {"message": f"bad key {KEY}"}})]) as srv:
         judges = make_judges({"toxicity": f"perspective:{srv.url}", "refusal": "none", "embedder": "none"})
-        assert judges.toxicity.score(["x"], [{}]) == [None]
+        [result] = judges.toxicity.score(["x"], [{}])
+        assert isinstance(result, JudgeFailure) and KEY not in result.message  # a bad key fails the run
         dump = json.dumps(judges_report(judges))
         assert KEY not in dump and "HTTP 403" in dump
         assert KEY not in json.dumps(dict(judges.toxicity.identity))
