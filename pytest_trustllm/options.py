@@ -74,7 +74,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("max-new-tokens", "cap every suite's max new tokens (part of the model identity)", kind="int",
            check=_positive),
     Option("device", "device for local models and judges (default: cuda when available)", "auto", "str"),
+    Option("dtype", "local model weights: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16, float16",
+           "auto", "choice", ("auto", "float32", "bfloat16", "float16")),
     Option("base-url", "OpenAI-compatible server URL for openai:NAME models", kind="str", env="OPENAI_BASE_URL"),
+    Option("api-key-env", "environment variable that holds the API key of openai:NAME models", "OPENAI_API_KEY",
+           "str"),
     Option("timeout", "per-request timeout in seconds for API models", 120.0, "float", check=_positive),
     Option("retries", "retries per API request", 6, "int"),
     Option("gpus-per-worker", "GPUs per xdist worker (models that need several GPUs)", 1, "int", check=_positive),
@@ -129,7 +133,9 @@ class Settings:
     concurrency: int = 16
     max_new_tokens: int | None = None
     device: str = "auto"
+    dtype: str = "auto"
     base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
     timeout: float = 120.0
     retries: int = 6
     gpus_per_worker: int = 1

@@ -36,6 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.data:  # suite_records() in test modules resolves trustllm: data the same way
         os.environ["TRUSTLLM_DATA"] = str(Path(settings.data).resolve())
     config.stash[STATE] = state = RunState.create(config, settings)
+    if not is_worker(config):
+        state.check_model_specs()
+        state.open_cache()
     config.pluginmanager.register(ReportListener(state), "trustllm-reports")
     config.pluginmanager.register(CollectionErrors(), "trustllm-collection-errors")
     from .scorers import SCORERS

@@ -18,7 +18,8 @@ from .options import Settings
 def backend_options(s: Settings) -> dict[str, Any]:
     return {
         "base_url": s.base_url, "concurrency": s.concurrency, "timeout_s": s.timeout, "max_retries": s.retries,
-        "batch_size": s.batch_size, "device": s.device, "max_new_tokens_cap": s.max_new_tokens,
+        "batch_size": s.batch_size, "device": s.device, "dtype": s.dtype, "api_key_env": s.api_key_env,
+        "max_new_tokens_cap": s.max_new_tokens,
         "gpus_per_worker": s.gpus_per_worker, "seed": s.seed,
     }
 

@@ -70,6 +70,32 @@ class RunState:
             rt.refusal_choice = config.workerinput.get("trust_refusal")
         return cls(config, settings, rt, overrides)
 
+    def check_model_specs(self) -> None:
+        """An unknown --trust-model is a usage error before collection, not an error on every item.
+        Only when no plugin or initial conftest implements ``pytest_trust_make_backend``: such a hook
+        may claim any spec."""
+        if self.config.hook.pytest_trust_make_backend.get_hookimpls():
+            return
+        from .backends.base import BackendError, parse_model_spec
+
+        for spec in self.settings.model:
+            try:
+                parse_model_spec(spec)
+            except BackendError as e:
+                raise pytest.UsageError(f"--trust-model={spec}: {e}") from None
+
+    def open_cache(self) -> None:
+        """An unusable response cache (not SQLite, corrupt, locked, no WAL) is a usage error before
+        collection, not an error on every item. Only for runs with a model: others never touch it."""
+        if not self.settings.model:
+            return
+        from .cache import CacheError
+
+        try:
+            self.runtime.cache()
+        except CacheError as e:
+            raise pytest.UsageError(f"--trust-cache: {e}") from None
+
     def resolve_refusal(self) -> str:
         """``--trust-refusal=auto``: chosen once (on the controller) so every worker uses the same one."""
         if self.runtime.refusal_choice is None:
@@ -217,6 +243,10 @@ class RunState:
         known = {s["id"]: [m["name"] for m in s["metrics"]] for s in suites}
         bad = unknown_overrides(self.overrides, known)
         status, reason = exit_decision(suites, pytest_status, _exit_failures(extra))
+        if not self.settings.model and suites:  # nothing was asked of a model: no verdict either way
+            skipped = sum(s["items"]["skipped"] for s in suites)
+            status, reason = pytest_status, (f"trust: no model selected (pass --trust-model); {skipped} trust "
+                                             "item(s) skipped, no gate evaluated")
         if bad:
             status, reason = (status or 1), reason + f"; unknown threshold override(s): {', '.join(bad)}"
         self.exit_reason = reason
@@ -239,7 +269,8 @@ class RunState:
 
     def write_junit(self, config: pytest.Config) -> None:
         xmlpath = config.option.xmlpath if hasattr(config.option, "xmlpath") else None
-        if xmlpath and self.results and self.results["suites"] and os.path.exists(xmlpath):
+        if (xmlpath and self.results and self.results["suites"] and self.settings.model
+                and os.path.exists(xmlpath)):
             add_junit_gates(xmlpath, self.results["suites"], _junit_model_props(self.results["model"]))
 
     def terminal_summary(self, tr: Any) -> None:

@@ -103,7 +103,19 @@ def test_custom_backend_through_the_hook(trust: TrustRun) -> None:
     assert report["model"] == {"spec": "refuser", "identity": {"backend": "recording"}}
 
 
-def test_unknown_model_spec_errors_items_with_the_valid_names(trust: TrustRun) -> None:
+def test_unknown_model_spec_is_a_usage_error_with_the_valid_names(trust: TrustRun) -> None:
+    trust.data("suites/data.jsonl", rows(2))
+    trust.suite("suites/demo.yaml")
+    result = trust.run("--trust-model=replya", "-rA")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --trust-model=replya: Unknown model spec 'replya'*Did you mean: replay?*"])
+    no_plugin_traceback(result)
+
+
+def test_unknown_model_spec_is_left_to_a_backend_hook(trust: TrustRun) -> None:
+    """A conftest hook may claim any spec: the plugin then cannot judge it before collection, and
+    a spec the hook declines errors each item with the valid names."""
+    trust.conftest(RECORDING_BACKEND)
     trust.data("suites/data.jsonl", rows(2))
     trust.suite("suites/demo.yaml")
     result = trust.run("--trust-model=replya", "-rA")
@@ -111,6 +123,25 @@ def test_unknown_model_spec_errors_items_with_the_valid_names(trust: TrustRun) -
     result.stdout.fnmatch_lines(["*could not start*Unknown model spec 'replya'*Did you mean: replay?*"])
     assert result.ret != 0
     no_plugin_traceback(result)
+
+
+def test_unusable_cache_is_a_usage_error(trust: TrustRun) -> None:
+    trust.data("suites/data.jsonl", rows(2))
+    trust.suite("suites/demo.yaml")
+    trust.write("broken.sqlite", "not a database")
+    result = trust.run("--trust-model=replay", "--trust-cache=broken.sqlite", cache=True)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --trust-cache: response cache *broken.sqlite is unusable: it is not an "
+                                 "SQLite database*cache-check*"])
+
+
+def test_no_model_is_not_a_verdict(trust: TrustRun) -> None:
+    trust.data("suites/data.jsonl", rows(3))
+    trust.suite("suites/demo.yaml")
+    result = trust.run()
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["trust: no model selected (pass --trust-model); 3 trust item(s) skipped, "
+                                 "no gate evaluated"])
 
 
 HAND_WRITTEN = '''
