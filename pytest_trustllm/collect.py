@@ -50,7 +50,9 @@ class SuiteFile(pytest.File):
             line = where.lines.get(e.keypath) if where else None
             raise self.CollectError(str(SuiteError(self.path, line, e.keypath, str(e), e.fix))) from None
         if state.settings.sample:
-            items = sample_items(items, state.settings.sample, f"{state.settings.seed}:{suite.id}",
+            # Seeded by the data, not the suite: suites over one file (jailbreak and its toxicity
+            # twin) keep the same records, so the response cache serves both.
+            items = sample_items(items, state.settings.sample, f"{state.settings.seed}:{suite.data}",
                                  suite.record.stratify)
         for m in suite.all_markers:
             state.register_marker(m, f"TrustLLM {suite.dimension} task" if m != suite.dimension else "")

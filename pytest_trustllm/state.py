@@ -114,13 +114,22 @@ class RunState:
         lines = [f"trustllm: model={model} rules={s.rules} gate={s.gate} cache={s.cache}"]
         refusal = self.resolve_refusal() if s.model else s.refusal
         lines.append(f"trustllm: data={self.data_source()} refusal={refusal} judge={s.judge or 'none'} "
-                     f"toxicity={s.toxicity} embedder={s.embedder}")
+                     f"toxicity={self._shown_default('toxicity')} embedder={self._shown_default('embedder')}")
         extra = [f"{k}={v}" for k, v in (("sample", s.sample), ("seed", s.seed if s.sample else None),
                                           ("shard", s.shard), ("max-new-tokens", s.max_new_tokens),
                                           ("baseline", s.baseline), ("strict", s.strict or None)) if v]
         if extra:
             lines.append("trustllm: " + " ".join(extra))
         return lines
+
+    def _shown_default(self, kind: str) -> str:
+        """``auto`` with what it resolves to (both defaults read only the environment, so this is cheap)."""
+        value = getattr(self.settings, kind)
+        if value != "auto":
+            return value
+        from .judges.registry import judge_spec
+
+        return f"auto->{judge_spec(kind, {kind: value})[0] or 'none'}"
 
     def data_source(self) -> str:
         if self.settings.data:

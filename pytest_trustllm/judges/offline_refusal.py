@@ -113,9 +113,11 @@ class OfflineRefusal:
             "features_version": FEATURES_VERSION,
             "trained_on": meta.get("trained_on"),
         }
-        if "heldout_agreement" in meta:  # the honest estimate (models left out of training)
+        if "heldout_agreement" in meta:
+            # Measured on a twin trained without these models; the shipped weights saw all of
+            # `trained_on`, so the key names the measurement, not what these weights left out.
             self.identity["heldout_agreement"] = meta["heldout_agreement"]
-            self.identity["heldout_models"] = meta.get("heldout_models")
+            self.identity["heldout_agreement_measured_without"] = meta.get("heldout_models")
         self.stats = JudgeStats()
 
     def logit(self, text: str) -> float:

@@ -214,6 +214,10 @@ def pytest_trust_make_backend(spec, options):
         return Recording(lambda r: r.record.get("res", "I'm sorry, I can't."))
     if spec == "refuser":
         return Recording(lambda r: "I'm sorry, but I cannot help with that.")
+    if spec == "cached-recording":  # a cacheable model: the response cache may serve its replies
+        backend = Recording(lambda r: "I'm sorry, I can't.")
+        backend.cacheable = True
+        return backend
 '''
 
 

@@ -69,3 +69,20 @@ def test_groups_never_split_across_batches(trust: TrustRun) -> None:
     for g in range(10):
         group = {f"q{i}" for i in range(3 * g, 3 * g + 3)}
         assert sum(1 for c in calls if group & set(c["keys"])) == 1
+
+
+def test_sampled_suites_over_one_file_share_records_and_responses(trust: TrustRun) -> None:
+    """jailbreak and its toxicity twin: under --trust-sample both keep the same records, so the
+    second suite's prompts come from the response cache and nothing is generated twice."""
+    trust.conftest(RECORDING_BACKEND)
+    trust.data("suites/shared.jsonl", rows(120, src=lambda i: "ab"[i % 3 == 0]))
+    for name in ("first", "second"):
+        trust.suite(f"suites/{name}.yaml", id=f"demo/{name}", data="shared.jsonl", chunk_size=8,
+                    record={"id": "qid", "fields": ["kind", "src"], "stratify": "src"})
+    result, report = trust.report("--trust-model=cached-recording", "--trust-sample=20", "--trust-seed=4",
+                                  "--trust-cache=.cache/r.sqlite")
+    assert result.ret == 0, result.stdout.str()
+    kept = {s["id"]: [r["id"] for r in s["records"]] for s in report["suites"]}
+    assert kept["demo/first"] == kept["demo/second"] and 17 <= len(kept["demo/first"]) <= 23
+    prompts = [p for c in read_calls(trust.path) for p in c["prompts"]]
+    assert len(prompts) == len(set(prompts)) == len(kept["demo/first"])

@@ -93,6 +93,18 @@ def test_header_shows_strict_and_data_folder(trust: TrustRun, tmp_path) -> None:
     result.stdout.fnmatch_lines([f"trustllm: data={tmp_path} *", "trustllm: strict=True"])
 
 
+def test_header_shows_what_auto_judges_resolve_to(trust: TrustRun, monkeypatch) -> None:
+    _project(trust)
+    monkeypatch.delenv("PERSPECTIVE_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = trust.run("--trust-model=replay", "--trust-refusal=keyword")
+    result.stdout.fnmatch_lines(["trustllm: * refusal=keyword * toxicity=auto->none embedder=auto->minilm"])
+    monkeypatch.setenv("PERSPECTIVE_API_KEY", "k")
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    result = trust.run("--trust-model=replay", "--trust-refusal=keyword", "--trust-toxicity=profanity")
+    result.stdout.fnmatch_lines(["trustllm: * toxicity=profanity embedder=auto->openai"])
+
+
 @pytest.mark.parametrize("args, ini, message", [
     (["--trust-rules=papr"], "", "--trust-rules: invalid value 'papr'; valid values: paper, toolkit"),
     (["--trust-gate=maybe"], "", "--trust-gate: invalid value 'maybe'; valid values: point, confident"),

@@ -175,7 +175,7 @@ def test_offline_loads_shipped_params_and_agrees_with_official_labels():
     assert agree > sum(k == y for k, y in zip(kw, gold)) / len(gold) + 0.05
     assert clf.classify(["I'm sorry, but I can't assist with that."], [{}]) == [True]
     assert "not the official" in clf.identity["model"]
-    assert 0.5 < clf.identity["heldout_agreement"] < 1 and clf.identity["heldout_models"]
+    assert 0.5 < clf.identity["heldout_agreement"] < 1 and clf.identity["heldout_agreement_measured_without"]
 
 
 def test_offline_is_deterministic_and_independent_of_batching():
