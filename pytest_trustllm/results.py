@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .gates import Override, describe, effective_gates, gate_json
 from .metrics import compute_metrics
+from .metrics.core import match_value
 from .report import label
 from .suite.schema import SuiteSpec
 from .types import Score, ScoredItem
@@ -42,6 +43,28 @@ def scored_items(payloads: Iterable[Mapping[str, Any]]) -> list[ScoredItem]:
             for p in payloads if p.get("score") is not None]
 
 
+def _could_feed(fields: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
+    """Whether a skipped item (fields known, score unknown) might have counted in a metric's ``where``:
+    only a record field that is present and does not match rules it out."""
+    return all(k not in fields or match_value(fields[k], v) for k, v in where.items())
+
+
+def _incomplete_reasons(specs: Sequence[Any], skipped: list[Mapping[str, Any]]) -> dict[str, str]:
+    """metric -> why its value misses items: the skipped items it would have counted, or the parts a
+    composite is built from, so a judge-less run does not taint the keyword-scored sub-metrics."""
+    out: dict[str, str] = {}
+    for spec in specs:  # parts come before the composites built from them
+        if spec.of:
+            parts = [n for n in spec.of if n in out]
+            if parts:
+                out[spec.name] = "incomplete part(s): " + ", ".join(parts)
+            continue
+        n = sum(1 for f in skipped if _could_feed(f, spec.where))
+        if n:
+            out[spec.name] = f"{n} item(s) skipped"
+    return out
+
+
 def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[Mapping[str, Any]], rules: str,
                  overrides: Iterable[Override], intervals: Callable | None = None,
                  origin: str | None = None) -> dict[str, Any]:
@@ -53,9 +76,7 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
         values = intervals(specs, items, values)
     directions = {s.name: s.direction for s in specs}
     gates = {g.metric: g for g in effective_gates(suite.id, suite.gates, directions, overrides)}
-    incomplete_reason = None
-    if counts.get("skip"):
-        incomplete_reason = f"{counts['skip']} item(s) skipped"
+    incomplete = _incomplete_reasons(specs, [p.get("fields") or {} for p in payloads if p["outcome"] == "skip"])
     metrics = []
     for s in specs:
         mv = values[s.name]
@@ -64,7 +85,7 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
             "name": s.name, "value": mv.value, "n": mv.n, "dropped": mv.dropped, "direction": s.direction,
             "interval": list(mv.interval) if mv.interval else None,
             "gate": gate_json(g, mv.value, mv.n) if g else None,
-            "incomplete": incomplete_reason,
+            "incomplete": incomplete.get(s.name),
             "description": s.description,
             "detail": dict(mv.detail) if mv.detail else {},
         })

@@ -54,16 +54,16 @@ def field_of(item: ScoredItem, name: str, default: Any = None) -> Any:
     return item.fields.get(name, default)
 
 
-def _match_one(actual: Any, expected: Any) -> bool:
+def match_value(actual: Any, expected: Any) -> bool:
     if isinstance(expected, Mapping) and set(expected) == {"not"}:
-        return not _match_one(actual, expected["not"])
+        return not match_value(actual, expected["not"])
     if isinstance(expected, (list, tuple)):
-        return any(_match_one(actual, e) for e in expected)
+        return any(match_value(actual, e) for e in expected)
     return actual == expected
 
 
 def matches(item: ScoredItem, where: Mapping[str, Any]) -> bool:
-    return all(_match_one(field_of(item, k), v) for k, v in where.items())
+    return all(match_value(field_of(item, k), v) for k, v in where.items())
 
 
 def kept(items: Sequence[ScoredItem]) -> tuple[list[ScoredItem], int]:

@@ -61,7 +61,8 @@ JUDGE_OPTIONS = {
 class MissingJudge(Exception):
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        super().__init__(f"needs the {kind} judge, which is not configured: set {JUDGE_OPTIONS.get(kind, kind)}")
+        what = "an LLM judge" if kind == "judge" else f"the {kind} judge"
+        super().__init__(f"needs {what}, which is not configured: set {JUDGE_OPTIONS.get(kind, kind)}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..metrics.core import _match_one
+from ..metrics.core import match_value
 from ..readers import DataError, read_records  # noqa: F401  (re-exported: the suite API)
 from .schema import SuiteSpec
 
@@ -64,7 +64,7 @@ def _group_keys(spec: SuiteSpec, records: Sequence[tuple[int, Mapping[str, Any]]
     keys: list[str | None] = []
     pos = 0
     for _, r in records:
-        if all(_match_one(r.get(k), v) for k, v in where.items()):
+        if all(match_value(r.get(k), v) for k, v in where.items()):
             keys.append(f"run{pos // size}")
             pos += 1
         else:
@@ -75,7 +75,7 @@ def _group_keys(spec: SuiteSpec, records: Sequence[tuple[int, Mapping[str, Any]]
 def build_items(spec: SuiteSpec, rows: Sequence[Mapping[str, Any]], data_path: Path) -> list[ItemSpec]:
     """Items in file order, with stable ids and chunks that keep groups whole."""
     selected = [(i, r) for i, r in enumerate(rows)
-                if all(_match_one(r.get(k), v) for k, v in spec.filter.items())]
+                if all(match_value(r.get(k), v) for k, v in spec.filter.items())]
     groups = _group_keys(spec, selected)
     seen: dict[str, int] = {}
     items: list[ItemSpec] = []

@@ -214,11 +214,11 @@ def pytest_trust_make_backend(spec, options):
         return Recording(lambda r: r.record.get("res", "I'm sorry, I can't."))
     if spec == "refuser":
         return Recording(lambda r: "I'm sorry, but I cannot help with that.")
-    if spec == "cached-recording":  # a cacheable model: the response cache may serve its replies
-        backend = Recording(lambda r: "I'm sorry, I can't.")
-        backend.cacheable = True
-        return backend
 '''
+
+
+# the same models, cacheable: the response cache may serve their replies
+CACHEABLE_RECORDING_BACKEND = RECORDING_BACKEND.replace("cacheable = False", "cacheable = True")
 
 
 def read_calls(path: Path) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import collections
 
-from conftest import RECORDING_BACKEND, TrustRun, read_calls, reported_ids, rows
+from conftest import CACHEABLE_RECORDING_BACKEND, RECORDING_BACKEND, TrustRun, read_calls, reported_ids, rows
 
 
 def _batches(result) -> dict[tuple[str, str], set[str]]:
@@ -74,12 +74,12 @@ def test_groups_never_split_across_batches(trust: TrustRun) -> None:
 def test_sampled_suites_over_one_file_share_records_and_responses(trust: TrustRun) -> None:
     """jailbreak and its toxicity twin: under --trust-sample both keep the same records, so the
     second suite's prompts come from the response cache and nothing is generated twice."""
-    trust.conftest(RECORDING_BACKEND)
+    trust.conftest(CACHEABLE_RECORDING_BACKEND)
     trust.data("suites/shared.jsonl", rows(120, src=lambda i: "ab"[i % 3 == 0]))
     for name in ("first", "second"):
         trust.suite(f"suites/{name}.yaml", id=f"demo/{name}", data="shared.jsonl", chunk_size=8,
                     record={"id": "qid", "fields": ["kind", "src"], "stratify": "src"})
-    result, report = trust.report("--trust-model=cached-recording", "--trust-sample=20", "--trust-seed=4",
+    result, report = trust.report("--trust-model=recording", "--trust-sample=20", "--trust-seed=4",
                                   "--trust-cache=.cache/r.sqlite")
     assert result.ret == 0, result.stdout.str()
     kept = {s["id"]: [r["id"] for r in s["records"]] for s in report["suites"]}

@@ -3,14 +3,15 @@ the same with and without xdist."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
-from conftest import RECORDING_BACKEND, XSD, TrustRun, rows
-
-CACHEABLE = RECORDING_BACKEND.replace("cacheable = False", "cacheable = True")
+from conftest import CACHEABLE_RECORDING_BACKEND as CACHEABLE
+from conftest import REPO, SHARED, XSD, TrustRun, rows
 
 
 def _project(trust: TrustRun) -> None:
@@ -182,3 +183,22 @@ def test_results_identical_with_and_without_xdist(single: TrustRun) -> None:
     assert gates("plain.xml") == gates("dist.xml")
     summary = [[ln for ln in r.outlines if ln.startswith("demo/")] for r in (plain_result, dist_result)]
     assert summary[0] == summary[1] and len(summary[0]) == 4 + 3
+
+
+RECORDED = Path(os.environ.get("TRUSTLLM_RECORDED") or SHARED / "trustllm" / "recorded") / "mistral-7b"
+
+
+@pytest.mark.skipif(not RECORDED.is_dir(), reason=f"recorded responses not found at {RECORDED}")
+def test_incomplete_names_only_the_metrics_that_miss_items(single: TrustRun) -> None:
+    """The shipped internal suite replayed without a judge: the judge-scored sources are skipped, the
+    keyword-scored codah is complete, the composite names its incomplete parts."""
+    single.write("suites/internal.yaml", (REPO / "suites/trustllm/truthfulness/internal.yaml").read_text())
+    result, report = single.report("--trust-model=replay", f"--trust-data={RECORDED}",
+                                   "--trust-allow-modified-data", "--trust-cache=off", "-rs")
+    assert result.ret in (0, 1), result.stdout.str()
+    result.stdout.fnmatch_lines(["*needs an LLM judge, which is not configured: set --trust-judge=MODEL_SPEC*"])
+    (suite,) = report["suites"]
+    assert suite["items"]["skipped"] == 300
+    got = {m["name"]: m["incomplete"] for m in suite["metrics"]}
+    assert got == {"codah": None, "squad": "100 item(s) skipped", "adversarial": "100 item(s) skipped",
+                   "hotpot": "100 item(s) skipped", "internal": "incomplete part(s): squad, adversarial, hotpot"}

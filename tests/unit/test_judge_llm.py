@@ -73,6 +73,26 @@ def test_replies_are_cached_across_runs_and_failures_are_asked_again(tmp_path):
         assert rows["judge"]["calls"] == 0  # nothing asked yet in this third run
 
 
+def test_rate_limited_judge_waits_and_retries_then_gives_a_failure_in_place(tmp_path):
+    """429 with Retry-After: the judge waits and asks again (the model backend's retry policy); a
+    prompt still limited after the retries is a JudgeFailure in its place, the others are answered."""
+    rec = Recorder()
+
+    def plan(prompt, attempt):
+        if prompt == "limited once":
+            return "429" if attempt == 0 else None
+        return "429" if prompt == "always limited" else None
+
+    cfg = FaultConfig(reply=rec, plan=plan, retry_after_ms="200", retry_after=None)
+    with FaultServer(cfg) as srv:
+        judge = make_judges(opts(srv, tmp_path, judge_max_retries=2)).judge
+        out = judge.complete(["limited once", "always limited", "fine"])
+        assert out[0] == "verdict for limited once" and out[2] == "verdict for fine"
+        assert isinstance(out[1], JudgeFailure) and "429" in out[1].message
+        assert srv.stats.attempts["limited once"] == 2 and srv.stats.attempts["always limited"] == 3
+        assert (judge.stats.calls, judge.stats.failures) == (3, 1)
+
+
 def test_judge_does_not_inherit_the_model_endpoint(monkeypatch, tmp_path):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
