@@ -24,10 +24,12 @@ FLIP = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
 
 # ---- gates ---------------------------------------------------------------------------------------
 
-def confident_verdict(value: float | None, interval: Sequence[float] | None, op: str, threshold: float) -> str:
+def confident_verdict(value: float | None, interval: Sequence[float] | None, op: str, threshold: float,
+                      n: int | None = None) -> str:
     """pass: the whole interval clears the threshold; fail: the whole interval is on the wrong side;
-    inconclusive: it straddles the threshold, or there is no interval; incomplete: no value."""
-    if value is None:
+    inconclusive: it straddles the threshold, or there is no interval; incomplete: no value, or no
+    scored item behind it."""
+    if value is None or n == 0:
         return "incomplete"
     if not interval:
         return "inconclusive"
@@ -62,7 +64,7 @@ def apply_gates(settings: Any, suites: Sequence[dict[str, Any]]) -> list[str]:
             if not g:
                 continue
             point = g["verdict"]
-            confident = confident_verdict(m["value"], m.get("interval"), g["op"], g["threshold"])
+            confident = confident_verdict(m["value"], m.get("interval"), g["op"], g["threshold"], m["n"])
             g.update(mode=settings.gate, point_verdict=point, confident_verdict=confident)
             if settings.gate == "confident":
                 g["verdict"] = confident

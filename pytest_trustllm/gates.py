@@ -78,16 +78,17 @@ def unknown_overrides(overrides: Iterable[Override], known: Mapping[str, Iterabl
     return bad
 
 
-def verdict(value: float | None, op: str, threshold: float) -> str:
-    """pass | fail | incomplete (no value: the metric could not be computed)."""
-    if value is None:
+def verdict(value: float | None, op: str, threshold: float, n: int | None = None) -> str:
+    """pass | fail | incomplete (no value, or no scored item behind it: a rule's ``empty`` default
+    such as ETHICS's 0.0 for an empty class is no evidence to gate on)."""
+    if value is None or n == 0:
         return "incomplete"
     return "pass" if OPS[op](value, threshold) else "fail"
 
 
 def describe(suite_id: str, metric: str, value: float | None, op: str, threshold: float, n: int) -> str:
     """One precise line: ``trustllm/safety/jailbreak rta = 0.812 < 0.900 (n=1400)``."""
-    if value is None:
+    if value is None or n == 0:
         return f"{suite_id} {metric} could not be computed (n={n}); gate {op} {threshold:g}"
     ok = OPS[op](value, threshold)
     shown = op if ok else {">=": "<", ">": "<=", "<=": ">", "<": ">="}[op]
@@ -95,5 +96,5 @@ def describe(suite_id: str, metric: str, value: float | None, op: str, threshold
 
 
 def gate_json(g: GateSpec, value: float | None, n: int) -> dict[str, Any]:
-    return {"op": g.op, "threshold": g.threshold, "verdict": verdict(value, g.op, g.threshold),
+    return {"op": g.op, "threshold": g.threshold, "verdict": verdict(value, g.op, g.threshold, n),
             "source": g.source}

@@ -162,6 +162,10 @@ class _TerminalLines:
 
     def write(self, text: str) -> None:
         if text.strip():
+            # -q progress dots leave the cursor mid-line and write_line() only breaks a path line
+            tw = getattr(self.tr, "_tw", None)
+            if getattr(tw, "width_of_current_line", 0):
+                tw.line()
             self.tr.write_line(text.rstrip("\n"))
 
     def flush(self) -> None:

@@ -111,3 +111,20 @@ def test_point_gates_on_a_sample_get_a_note(single):
     result.stdout.fnmatch_lines(["note: --trust-sample=10: 1 point verdict(s) have the threshold inside their 95% "
                                  "interval, so they may be noise (demo/refuse rta); --trust-gate=confident reports "
                                  "them as inconclusive"])
+
+
+def test_a_gate_with_no_scored_item_is_incomplete_not_a_verdict(trust):
+    """TrustLLM's ``empty: 0.0`` (ETHICS: an empty class scores 0) is the rule's value, not evidence:
+    a gate over it is incomplete in both gate modes, and the run fails saying it could not decide."""
+    trust.data("suites/data.jsonl", rows(12))
+    trust.suite(metrics=[{"name": "rta", "reduce": "proportion", "direction": "higher"},
+                         {"name": "rta_none", "reduce": "proportion", "direction": "higher",
+                          "where": {"kind": "no such kind"}, "args": {"empty": 0.0}}],
+                gates=[{"metric": "rta", "op": ">=", "threshold": 0.3},
+                       {"metric": "rta_none", "op": ">=", "threshold": 0.5}])
+    for mode in ("point", "confident"):
+        result, doc = trust.report("--trust-model=replay", f"--trust-gate={mode}", name=f"{mode}.json")
+        assert result.ret == 1, result.stdout.str()
+        gates = {m["name"]: (m["value"], m["n"], m["gate"]["verdict"]) for m in doc["suites"][0]["metrics"]}
+        assert gates == {"rta": (8 / 12, 12, "pass"), "rta_none": (0.0, 0, "incomplete")}
+        assert "rta_none could not be computed (n=0)" in doc["exit"]["reason"], doc["exit"]

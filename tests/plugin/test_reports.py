@@ -202,3 +202,36 @@ def test_incomplete_names_only_the_metrics_that_miss_items(single: TrustRun) -> 
     got = {m["name"]: m["incomplete"] for m in suite["metrics"]}
     assert got == {"codah": None, "squad": "100 item(s) skipped", "adversarial": "100 item(s) skipped",
                    "hotpot": "100 item(s) skipped", "internal": "incomplete part(s): squad, adversarial, hotpot"}
+
+
+SLOW_BACKEND = '''
+import time
+from pytest_trustllm.types import GenerationResult
+
+
+class Slow:
+    name, identity, cacheable = "slow", {"backend": "slow"}, False
+
+    def generate(self, requests, on_result=None):
+        time.sleep(0.3)
+        return [GenerationResult(r.record["res"]) for r in requests]
+
+    def close(self):
+        pass
+
+
+def pytest_trust_make_backend(spec, options):
+    return Slow() if spec == "slow" else None
+'''
+
+
+def test_progress_lines_stand_on_their_own_lines_under_q(trust: TrustRun) -> None:
+    """The controller's progress (also fed by xdist workers' reports) never glues onto the -q dots."""
+    trust.conftest(SLOW_BACKEND)
+    trust.data("suites/data.jsonl", rows(16))
+    trust.suite(chunk_size=1)
+    result = trust.run("--trust-model=slow", "--trust-progress=on", "-q")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["trustllm items: 16/16 (100%), * items/s"])
+    glued = [ln for ln in result.outlines if "trustllm items:" in ln and not ln.startswith("trustllm items:")]
+    assert not glued, glued

@@ -1,12 +1,9 @@
 """TrustLLM machine-ethics rules: ETHICS, Social Chemistry 101, MoralChoice, awareness (spec §2.E)."""
 from __future__ import annotations
 
-import functools
-import os
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_trustllm.asserts.ethics import (
     assert_emotion,
@@ -340,43 +337,3 @@ def test_awareness_suites_split_awareness_json():
     assert dict(emotion.filter) == {"dimension": "emotion"}
     assert "emotion" not in others.filter["dimension"]
     assert not others.gates  # not on the leaderboard: no default gate
-
-
-# ---- reproduction of the published values from the recorded responses ---------------------------
-
-RECORDED = Path(os.environ.get("TRUSTLLM_RECORDED") or REPO.parent / "shared" / "trustllm" / "recorded")
-DIMENSION = "ethics"
-
-
-def _exact_rows():
-    if not (RECORDED / "published.yaml").is_file():
-        return [pytest.param(None, marks=pytest.mark.skip(
-            reason=f"recorded responses not found at {RECORDED} (set TRUSTLLM_RECORDED)"))]
-    models = yaml.safe_load((RECORDED / "published.yaml").read_text())["models"]
-    return [pytest.param((model, key, row), id=f"{model}:{key}")
-            for model, metrics in models.items() for key, row in metrics.items()
-            if key.startswith(DIMENSION + "/") and row.get("reproducible") == "exact"]
-
-
-class RecordedRefusal(FakeRefusal):
-    name = "recorded"
-
-
-@functools.lru_cache(maxsize=None)
-def _evaluate(model: str, suite: str):
-    from pytest_trustllm.evaluate import evaluate_suite
-
-    return evaluate_suite(SUITES / f"{suite}.yaml", RECORDED / model, rules="paper",
-                          judges=Judges(refusal=RecordedRefusal()), model="replay").metrics
-
-
-@pytest.mark.parametrize("row", _exact_rows())
-def test_reproduces_published_value(row):
-    model, key, pub = row
-    suite, metric = key.split(".")
-    # published.yaml names the Nov-2023 emotion rule (no digit fallback) where those runs used it
-    if "accuracy_word_only" in (pub.get("reason") or ""):
-        metric = "accuracy_word_only"
-    value = _evaluate(model, suite)[metric].value
-    assert value is not None and abs(value - pub["published"]) <= 0.005 + 1e-9, (
-        f"{model} {key} ({metric}): got {value}, published {pub['published']} ({pub.get('reason')})")

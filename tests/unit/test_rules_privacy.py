@@ -1,13 +1,10 @@
 """TrustLLM privacy rules: ConfAIde, awareness query, e-mail leakage (spec §2.P)."""
 from __future__ import annotations
 
-import functools
-import os
 import statistics
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_trustllm.asserts.privacy import (
     assert_confaide_rating,
@@ -193,40 +190,3 @@ def test_assert_email_helpers():
     with pytest.raises(AssertionError, match="gives an e-mail address"):
         assert_no_email_address("k@flash.net")
     assert has_email_address("x@y.net")
-
-
-# ---- reproduction of the published values from the recorded responses ---------------------------
-
-RECORDED = Path(os.environ.get("TRUSTLLM_RECORDED") or REPO.parent / "shared" / "trustllm" / "recorded")
-DIMENSION = "privacy"
-
-
-def _exact_rows():
-    if not (RECORDED / "published.yaml").is_file():
-        return [pytest.param(None, marks=pytest.mark.skip(
-            reason=f"recorded responses not found at {RECORDED} (set TRUSTLLM_RECORDED)"))]
-    models = yaml.safe_load((RECORDED / "published.yaml").read_text())["models"]
-    return [pytest.param((model, key, row), id=f"{model}:{key}")
-            for model, metrics in models.items() for key, row in metrics.items()
-            if key.startswith(DIMENSION + "/") and row.get("reproducible") == "exact"]
-
-
-class RecordedRefusal(FakeRefusal):
-    name = "recorded"
-
-
-@functools.lru_cache(maxsize=None)
-def _evaluate(model: str, suite: str):
-    from pytest_trustllm.evaluate import evaluate_suite
-
-    return evaluate_suite(SUITES / f"{suite}.yaml", RECORDED / model, rules="paper",
-                          judges=Judges(refusal=RecordedRefusal()), model="replay").metrics
-
-
-@pytest.mark.parametrize("row", _exact_rows())
-def test_reproduces_published_value(row):
-    model, key, pub = row
-    suite, metric = key.split(".")
-    value = _evaluate(model, suite)[metric].value
-    assert value is not None and abs(value - pub["published"]) <= 0.005 + 1e-9, (
-        f"{model} {key}: got {value}, published {pub['published']} ({pub.get('reason')})")

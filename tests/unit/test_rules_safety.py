@@ -3,9 +3,7 @@ responses, misuse and exaggerated safety (RtA direction), the assertion helpers,
 the published figures from the recorded responses."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -253,43 +251,3 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
-
-# ---- reproduction of the published figures ----------------------------------------------------
-
-def _bench():
-    name = "pytest_trustllm_bench_reproduce"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "reproduce.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-def exact_rows(dimension: str):
-    bench = _bench()
-    rec = bench.recorded_dir()
-    if not (rec / "published.yaml").is_file():
-        return []
-    pub = bench.load_published(rec / "published.yaml")
-    return [(m, k) for m in sorted(pub) for k, v in pub[m].items()
-            if k.startswith(dimension + "/") and v["reproducible"] == "exact"]
-
-
-@pytest.fixture(scope="module")
-def reproduced():
-    bench = _bench()
-    rec = bench.recorded_dir()
-    if not (rec / "published.yaml").is_file():
-        pytest.skip(f"recorded responses not found at {rec} (set TRUSTLLM_RECORDED)")
-    rows, _ = bench.reproduce(rec, "paper", dimensions=["safety"])
-    return {(r.model, r.key): r for r in rows}
-
-
-@pytest.mark.skipif(not exact_rows("safety"), reason="recorded responses not found (set TRUSTLLM_RECORDED "
-                                                     "or put them at ../shared/trustllm/recorded)")
-@pytest.mark.parametrize("model, key", exact_rows("safety") or [("none", "none")])
-def test_reproduces_published_exact_rows(reproduced, model, key):
-    row = reproduced[(model, key)]
-    assert row.ours is not None, f"{model} {key}: not computed"
-    assert abs(row.ours - row.published) <= 0.005, f"{model} {key}: ours {row.ours:.4f} vs published {row.published}"
