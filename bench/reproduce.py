@@ -8,7 +8,7 @@ Suites whose data file the model folder lacks are skipped. Writes docs/reproduct
 (model, metric) in ``published.yaml`` with ours, published, difference and the reproducibility status.
 
     .venv/bin/python bench/reproduce.py                      # rules=paper, writes docs/reproduction.md
-    .venv/bin/python bench/reproduce.py --rules toolkit --out /tmp/toolkit.md
+    .venv/bin/python bench/reproduce.py --rules toolkit --out toolkit-reproduction.md
     TRUSTLLM_RECORDED=/path/to/recorded .venv/bin/python bench/reproduce.py
 
 Exit status 1 when an ``exact`` row differs from the published value by more than --tolerance.
