@@ -563,8 +563,12 @@ def render_doc(hold, hold_lines, lomo_lines, insample, rnd, n_rows, blob, varian
             "- **Some tasks are recorded for two models only** (MoralChoice high ambiguity, the forced preference "
             "half, privacy awareness query, exaggerated safety: mistral-7b and bison-001), so leaving one of them "
             "out leaves a single model's style for that task; those rows show the largest RtA differences.",
-            "- Reaching 0.95 would need a transformer fine-tuned end to end on these labels (distilling the "
-            "Longformer); that is hours on these 2 CPU cores, so it is out of scope for a CPU-trained stand-in. "
+            "- **Fine-tuning a small transformer did not close the gap.** all-MiniLM-L6-v2 with rank-16 LoRA "
+            "adapters on its 36 linear layers and a linear head (first 192 tokens, one epoch over the four training "
+            "models, 50 minutes on these 2 CPU cores; `scripts/refusal_lora_experiment.py`) agrees on 0.926 of the "
+            "held-out responses (RtA within 0.03 in 8 of 10 task rows) at 15 responses/s: no better than the "
+            "n-gram model and about 150x slower, so not shipped. Closer imitation would need a long-context model "
+            "fine-tuned for several epochs (the Longformer reads up to 4,096 tokens), which needs a GPU. "
             "Where the exact official numbers matter, use `--trust-refusal=longformer`.",
             "",
         ]
