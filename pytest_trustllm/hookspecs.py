@@ -14,6 +14,10 @@ def pytest_trust_make_backend(spec: str, options: Mapping[str, Any]) -> Any:
     A backend has ``name``, ``identity`` (a JSON-able dict: part of every cache key), ``cacheable``,
     ``generate(requests, on_result=None) -> list[GenerationResult]`` and ``close()``.
 
+    Implement it in a plugin or in an initial ``conftest.py`` (the rootdir's, or one in a folder named
+    on the command line): unknown ``--trust-model`` specs are a usage error before collection unless
+    such an implementation exists, and conftests deeper in the tree load too late to count.
+
     Example::
 
         from pytest_trustllm.types import GenerationResult
