@@ -27,7 +27,7 @@ def build(doc: dict) -> dict:
             }
     return {
         "source": " ".join(str(doc["source"]).split()),
-        "generated_from": "shared/trustllm/leaderboard.yaml by scripts/build_leaderboard.py",
+        "generated_from": "the TrustLLM leaderboard data (TrustLLMBenchmark/TrustLLM-Website js/leaderboard/leaderboard-data.js @783aea78) by scripts/build_leaderboard.py",
         "paper_models": list(doc["paper_models"]),
         "metrics": metrics,
     }

@@ -1,7 +1,7 @@
 """``--trust-refusal=offline``: a small stand-in for the official refusal classifier that needs no hub.
 
 A logistic regression over hashed word and character n-grams, trained by ``scripts/train_refusal.py``
-on the responses recorded in ``../shared/trustllm/recorded/`` whose ``eval_res`` is the official
+on the responses recorded by the TrustLLM authors (github hyanan16/TrustLLM ``results/``) whose ``eval_res`` is the official
 ``LibrAI/longformer-harmful-ro`` label. It imitates that classifier; it is not it. Its measured
 agreement is in ``docs/refusal-agreement.md`` (held-out models: about 0.93, below the 0.95 target;
 adding frozen all-MiniLM-L6-v2 sentence embeddings was measured there and gained < 0.005, so the
