@@ -1,3 +1,3 @@
-"""Repository-level pytest configuration for the project's own tests (pytest requires
-``pytest_plugins`` in the root conftest)."""
-pytest_plugins = ["pytester"]
+"""Repository-level pytest configuration. The project's own tests load pytester through ``addopts``
+(``-p pytester`` in pyproject.toml), not ``pytest_plugins`` here, so that this file stays harmless
+when the suites folder beside it is collected from another directory (an editable install)."""

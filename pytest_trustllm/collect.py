@@ -31,6 +31,7 @@ def excerpt(text: str | None, n: int = EXCERPT) -> str | None:
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from .plugin import run_state  # the plugin owns the stash keys
+        from .state import NotRecorded
 
         state = run_state(self.config)
         try:
@@ -45,6 +46,8 @@ class SuiteFile(pytest.File):
             state.check_data(suite, data_path)
         except SuiteError as e:
             raise self.CollectError(str(e)) from None
+        except NotRecorded as e:
+            pytest.skip(str(e), allow_module_level=True)
         except DataError as e:
             where = locals().get("suite")
             line = where.lines.get(e.keypath) if where else None

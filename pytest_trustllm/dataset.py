@@ -149,6 +149,48 @@ def _find_root(unpack: Path) -> Path:
 
 _checked: dict[tuple, str | None] = {}
 
+# what a generation run adds to a record: expected to differ from the release
+RESPONSE_FIELDS = frozenset({"res", "eval_res", "toxicity", "toxicity_status", "similarity"})
+
+
+def check_recorded_file(path: Path, release_path: Path) -> str | None:
+    """None when every record of a recorded generations file (``replay:FOLDER``) has the prompt and
+    ground-truth fields of a record of the pinned release (a subset is fine: runs record fewer items);
+    otherwise a note saying how many differ. Responses and recorded labels are not compared."""
+    st, rst = path.stat(), release_path.stat()
+    key = ("recorded", str(path), st.st_mtime_ns, st.st_size, str(release_path), rst.st_mtime_ns)
+    if key not in _checked:
+        _checked[key] = _recorded_difference(path, release_path)
+    return _checked[key]
+
+
+def _recorded_difference(path: Path, release_path: Path) -> str | None:
+    import json
+    from collections import Counter
+
+    def canonical(record: dict) -> str:
+        return json.dumps({k: v for k, v in record.items() if k not in RESPONSE_FIELDS}, sort_keys=True,
+                          ensure_ascii=False)
+
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        release = Counter(canonical(r) for r in json.loads(release_path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, AttributeError) as e:
+        return f"cannot be compared with the pinned release ({e})"
+    if not isinstance(recorded, list) or not all(isinstance(r, dict) for r in recorded):
+        return "is not a list of records, so it cannot be compared with the pinned release"
+    differ = []
+    for i, r in enumerate(recorded):
+        c = canonical(r)
+        if release[c] > 0:
+            release[c] -= 1
+        else:
+            differ.append(i)
+    if not differ:
+        return None
+    return (f"{len(differ)} of {len(recorded)} recorded records have prompts or ground-truth fields that differ "
+            f"from the pinned TrustLLM release (first at index {differ[0]})")
+
 
 def check_file(path: Path, ref: str) -> str | None:
     """None when path is a pinned official file with the pinned content (or not an official

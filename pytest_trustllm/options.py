@@ -14,6 +14,7 @@ import pytest
 RULES = ("paper", "toolkit")
 GATE_MODES = ("point", "confident")
 INCONCLUSIVE = ("fail", "warn")
+INCOMPLETE = ("fail", "warn")
 REFUSAL = ("auto", "longformer", "offline", "recorded", "judge", "keyword", "off", "none")
 TOXICITY = ("auto", "perspective", "profanity", "recorded", "off", "none")
 EMBEDDER = ("auto", "openai", "minilm", "recorded")
@@ -98,6 +99,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow-modified-data", "run although data files differ from their pinned checksums", False, "bool"),
     Option("progress", "print generation progress (auto: when generating more than a few items)", "auto",
            "choice", ("auto", "on", "off")),
+    Option("suites", "the built-in TrustLLM suites: auto (collected when --trust-model is given and no path is "
+           "named), trustllm (always), none, or a folder of suite files to collect as well", "auto", "str"),
+    Option("incomplete", "what an incomplete gate (no scored item behind its metric) does to the run: fail or "
+           "warn", "fail", "choice", INCOMPLETE),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -152,7 +157,10 @@ class Settings:
     html: str | None = None
     allow_modified_data: bool = False
     progress: str = "auto"
+    suites: str = "auto"
+    incomplete: str = "fail"
     suite_dirs: tuple[str, ...] = ("suites",)
+    recorded: str | None = None  # --trust-model=replay:FOLDER: suites read that folder of recorded generations
     threshold_overrides: tuple[tuple[str, str, str | None, float], ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
@@ -211,7 +219,27 @@ def resolve(config: pytest.Config) -> Settings:
         values[o.dest[6:]] = o.default if o.kind != "list" else ()
     values["suite_dirs"] = tuple(config.getini("trust_suite_dirs") or ("suites",))
     values["threshold_overrides"] = tuple(_threshold_lines(config.getini("trust_gate_thresholds") or []))
+    _use_recorded_folder(values)
     return Settings(**values)
+
+
+RECORDED_LABELS = ("refusal", "toxicity", "embedder")
+
+
+def _use_recorded_folder(values: dict[str, Any]) -> None:
+    """``--trust-model=replay:FOLDER`` (a folder laid out like the dataset, as the TrustLLM toolkit writes
+    its generations): the suites read their records, responses and recorded labels from it, and the
+    judges left at ``auto`` use the labels recorded beside the responses."""
+    folders = [spec.partition(":")[2] for spec in values["model"]
+               if spec.startswith("replay:") and os.path.isdir(os.path.expanduser(spec.partition(":")[2]))]
+    if not folders:
+        return
+    if len(set(folders)) > 1:
+        raise pytest.UsageError("--trust-model: one replay:FOLDER per run (the suites read their records from it)")
+    values["recorded"] = os.path.abspath(os.path.expanduser(folders[0]))
+    for kind in RECORDED_LABELS:
+        if values[kind] == "auto":
+            values[kind] = "recorded"
 
 
 def _threshold_lines(lines: list[str]) -> list[tuple[str, str, str | None, float]]:

@@ -36,11 +36,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.data:  # suite_records() in test modules resolves trustllm: data the same way
         os.environ["TRUSTLLM_DATA"] = str(Path(settings.data).resolve())
     config.stash[STATE] = state = RunState.create(config, settings)
+    state.add_suite_paths()
     if not is_worker(config):
         state.check_model_specs()
+        if state.will_run_items():
+            state.preflight()
         state.open_cache()
     config.pluginmanager.register(ReportListener(state), "trustllm-reports")
     config.pluginmanager.register(CollectionErrors(), "trustllm-collection-errors")
+    config.pluginmanager.register(Sharding(), "trustllm-sharding")
     from .scorers import SCORERS
 
     config.hook.pytest_trust_register_scorers(registry=SCORERS)
@@ -61,9 +65,22 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    run_state(config).select(items, config)
+    run_state(config).collect_suite_paths(session, items)
+
+
+class Sharding:
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        run_state(config).select(items, config)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = run_state(session.config)
+    if not is_worker(session.config) and state.will_run_items():
+        state.load_backends(session.items)  # a model that cannot load stops the run here, once
 
 
 @pytest.hookimpl(wrapper=True)

@@ -15,8 +15,14 @@ from .options import Settings
 from .report import add_junit_gates, item_lines, summary_lines, write_json_atomic
 from .results import SCHEMA, Collector, exit_decision, generation_totals, suite_result
 from .runtime import Runtime, session_cache_path
+from .dataset import DatasetError
+from .suite.builtin import is_builtin
 from .suite.load import SuiteError, is_suite_file, load_suite
 from .suite.schema import DIMENSIONS, SuiteSpec
+
+
+class NotRecorded(Exception):
+    """A suite whose data file is absent from the replay folder: skipped, not a collection error."""
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -50,6 +56,7 @@ class RunState:
     _data_dir: Path | None = None
     _markers: set = field(default_factory=set)
     _data_notes: dict[str, str] = field(default_factory=dict)
+    suite_paths: list[str] = field(default_factory=list)
 
     BUILTIN_MARKERS = {d: f"TrustLLM {d} dimension" for d in DIMENSIONS}
 
@@ -83,6 +90,63 @@ class RunState:
                 parse_model_spec(spec)
             except BackendError as e:
                 raise pytest.UsageError(f"--trust-model={spec}: {e}") from None
+
+    def add_suite_paths(self) -> None:
+        """``--trust-suites``: the folders of suites this run collects besides its arguments."""
+        from .suite.builtin import BuiltinSuitesError, collection_paths
+
+        try:
+            self.suite_paths = collection_paths(
+                self.settings.suites, model_given=bool(self.settings.model),
+                paths_given=self.config.args_source == pytest.Config.ArgsSource.ARGS, args=list(self.config.args))
+        except BuiltinSuitesError as e:
+            raise pytest.UsageError(str(e)) from None
+
+    def collect_suite_paths(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        """Collect the ``--trust-suites`` folders into ``items`` (before -m, -k, --lf and sharding select)."""
+        from .collect import SuiteFile
+        from .suite.builtin import suite_files
+
+        for folder in self.suite_paths:
+            for path, nodeid in suite_files(Path(folder), self.config.rootpath):
+                node = SuiteFile.from_parent(session, path=path, **({"nodeid": nodeid} if nodeid else {}))
+                items.extend(session.genitems(node))
+
+    def will_run_items(self) -> bool:
+        """Whether this invocation runs tests at all (not --collect-only, --help, --fixtures, ...)."""
+        o = self.config.option
+        return bool(self.settings.model) and not any(
+            getattr(o, name, False) for name in ("collectonly", "help", "version", "markers", "showfixtures",
+                                                 "show_fixtures_per_test"))
+
+    def preflight(self) -> None:
+        """Configuration problems that would fail every item stop the run once, before any item runs
+        (on the controller, before xdist workers start; no model is loaded here)."""
+        if self.config.hook.pytest_trust_make_backend.get_hookimpls():
+            return  # a plugin's backends may take any spec; they report their own problems
+        from .backends.base import BackendError
+        from .backends.preflight import preflight
+        from .runtime import backend_options
+
+        for spec in self.settings.model:
+            try:
+                preflight(spec, backend_options(self.settings))
+            except BackendError as e:
+                raise pytest.UsageError(f"--trust-model={spec}: {e}") from None
+
+    def load_backends(self, items: list[pytest.Item]) -> None:
+        """A run without xdist workers builds its backends before the first item (they are used by the
+        items anyway), so a model that cannot load is one usage error, not an error on every item."""
+        from .backends.base import BackendError
+        from .collect import TrustItem
+
+        needed = {it.model for it in items if isinstance(it, TrustItem) and it.model}
+        for spec in self.settings.model:
+            if spec in needed:
+                try:
+                    self.runtime.backend(spec)
+                except BackendError as e:
+                    raise pytest.UsageError(f"--trust-model={spec}: {e}") from None
 
     def open_cache(self) -> None:
         """An unusable response cache (not SQLite, corrupt, locked, no WAL) is a usage error before
@@ -140,7 +204,7 @@ class RunState:
 
     # -- collection ------------------------------------------------------------------------
     def claims(self, path: Path) -> bool:
-        in_suites = any(part in self.settings.suite_dirs for part in path.parent.parts)
+        in_suites = any(part in self.settings.suite_dirs for part in path.parent.parts) or is_builtin(path)
         return is_suite_file(path, in_suites)
 
     def resolve_data(self, suite: SuiteSpec) -> Path:
@@ -149,24 +213,36 @@ class RunState:
         ref = suite.data
         if ref.startswith("trustllm:"):
             if self._data_dir is None:
-                from .dataset import DatasetError, ensure_dataset
-
                 try:
-                    self._data_dir = ensure_dataset(self.settings.data)
+                    self._data_dir = Path(self.settings.recorded) if self.settings.recorded else self._release_dir()
                 except DatasetError as e:
                     raise DataError(str(e)) from None
                 self.runtime.data_dir = self._data_dir
-            return self._data_dir / ref[len("trustllm:"):]
+            path = self._data_dir / ref[len("trustllm:"):]
+            if self.settings.recorded and not path.is_file():
+                raise NotRecorded(f"{ref[len('trustllm:'):]} was not recorded in {self.settings.recorded}")
+            return path
         p = Path(ref)
         return p if p.is_absolute() else suite.path.parent / p
 
-    def check_data(self, suite: SuiteSpec, data_path: Path) -> None:
-        """Official files that differ from their pinned checksums are reported (issue: modified data)."""
-        from .dataset import check_file
+    def _release_dir(self) -> Path:
+        from .dataset import ensure_dataset
 
+        return ensure_dataset(self.settings.data)
+
+    def check_data(self, suite: SuiteSpec, data_path: Path) -> None:
+        """Official files that differ from their pinned checksums are reported (issue: modified data).
+        A recorded folder's files hold responses, so only their prompts and ground truth are compared."""
+        from .dataset import check_file, check_recorded_file
         from .suite.records import DataError
 
-        note = check_file(data_path, suite.data)
+        if self.settings.recorded and suite.data.startswith("trustllm:"):
+            try:
+                note = check_recorded_file(data_path, self._release_dir() / suite.data[len("trustllm:"):])
+            except DatasetError as e:
+                raise DataError(f"{data_path}: cannot check it against the pinned release: {e}") from None
+        else:
+            note = check_file(data_path, suite.data)
         if note:
             if not self.settings.allow_modified_data:
                 raise DataError(f"{data_path}: {note}. Pass --trust-allow-modified-data to run on it anyway "

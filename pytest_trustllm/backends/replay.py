@@ -83,4 +83,10 @@ def _rows(path: Path, data: bytes) -> list[Mapping[str, Any]]:
 
 
 def make_replay(arg: str, options: Mapping[str, Any]) -> ReplayBackend:
+    """``replay`` (each record's ``res``), ``replay:FOLDER`` (a folder of recorded generations: the suites
+    read their records from it, so again each record's ``res``) or ``replay:RESPONSES_FILE``."""
+    if arg and Path(arg).expanduser().is_dir():
+        backend = ReplayBackend(None)
+        backend.identity = {"backend": "replay", "source": f"recorded folder {Path(arg).expanduser().resolve().name}"}
+        return backend
     return ReplayBackend(arg or None)
