@@ -1,11 +1,19 @@
 """pytest-trustllm: TrustLLM trust checks as pytest tests.
 
-Importing the package is cheap: torch, transformers and openai load only inside the backend or
-judge that needs them.
+Installed, ``pytest --trust-model=SPEC -m fairness`` runs the built-in TrustLLM suites (shipped in the
+package, see ``--trust-suites``) in any folder. Importing the package is cheap: torch, transformers and
+openai load only inside the backend or judge that needs them.
 """
-from .types import Score, dropped, passed, violated  # noqa: F401
+from importlib.metadata import PackageNotFoundError, version as _version
 
-__version__ = "0.1.0"
+from .types import Score, dropped, passed, violated
+
+try:
+    __version__ = _version("pytest-trustllm")
+except PackageNotFoundError:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"
+
+__all__ = ["Score", "__version__", "dropped", "passed", "suite_records", "violated"]
 
 
 def suite_records(suite_path, data_dir=None):

@@ -16,7 +16,21 @@ from typing import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pytest-trustllm", description="pytest-trustllm results tools")
+    from . import __version__
+    from .suite.builtin import BuiltinSuitesError, builtin_suites_dir
+
+    try:
+        where = builtin_suites_dir() / "trustllm"
+    except BuiltinSuitesError as e:
+        where = str(e)
+    p = argparse.ArgumentParser(
+        prog="pytest-trustllm", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="pytest-trustllm results tools. The trust run itself is pytest:\n\n"
+                    "  pytest --trust-model=SPEC -m fairness        the built-in TrustLLM fairness suites\n"
+                    "  pytest --trust-model=replay:FOLDER            score recorded TrustLLM generations\n\n"
+                    f"Built-in suites: {where} (26 files; collected when --trust-model is given and no path\n"
+                    "is named, or always with --trust-suites=trustllm; select with -m DIMENSION or -m TASK).")
+    p.add_argument("--version", action="version", version=f"pytest-trustllm {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     m = sub.add_parser("merge", help="merge the results of --trust-shard runs into the results of one run",
                        description="Recompute every metric, interval, gate and comparison from the shards' "

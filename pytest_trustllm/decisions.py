@@ -66,6 +66,8 @@ def apply_gates(settings: Any, suites: Sequence[dict[str, Any]]) -> list[str]:
             point = g["verdict"]
             confident = confident_verdict(m["value"], m.get("interval"), g["op"], g["threshold"], m["n"])
             g.update(mode=settings.gate, point_verdict=point, confident_verdict=confident)
+            if point == "incomplete":
+                g["on_incomplete"] = getattr(settings, "incomplete", "fail")
             if settings.gate == "confident":
                 g["verdict"] = confident
                 if confident in ("fail", "inconclusive"):
@@ -93,6 +95,7 @@ def _label(s: Mapping[str, Any]) -> str:
 
 def spec_loader(rules: str, root: str | os.PathLike | None) -> Callable[[Mapping[str, Any]], list[MetricSpec] | None]:
     """Metric specs of a results suite, from its YAML file (``suites[].file`` is relative to ``root``)."""
+    from .suite.builtin import resolve_file_ref
     from .suite.load import SuiteError, load_suite
 
     cache: dict[str, list[MetricSpec] | None] = {}
@@ -100,9 +103,7 @@ def spec_loader(rules: str, root: str | os.PathLike | None) -> Callable[[Mapping
     def specs_of(suite: Mapping[str, Any]) -> list[MetricSpec] | None:
         f = suite["file"]
         if f not in cache:
-            p = Path(f)
-            if not p.is_absolute():
-                p = Path(root or os.getcwd()) / p
+            p = resolve_file_ref(f, root)
             try:
                 cache[f] = load_suite(p).metrics_for(rules)
             except (SuiteError, OSError):

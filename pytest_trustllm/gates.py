@@ -98,3 +98,20 @@ def describe(suite_id: str, metric: str, value: float | None, op: str, threshold
 def gate_json(g: GateSpec, value: float | None, n: int) -> dict[str, Any]:
     return {"op": g.op, "threshold": g.threshold, "verdict": verdict(value, g.op, g.threshold, n),
             "source": g.source}
+
+
+GATE_STATES = ("failed", "incomplete", "inconclusive", "passed")
+
+
+def gate_state(g: Mapping[str, Any]) -> str:
+    """A gate's verdict as counted: failed, incomplete, inconclusive or passed."""
+    v = g["verdict"]
+    return {"fail": "failed", "incomplete": "incomplete", "inconclusive": "inconclusive"}.get(v, "passed")
+
+
+def gate_fails(g: Mapping[str, Any]) -> bool:
+    """Whether a gate fails the run: a failed gate always; an incomplete or inconclusive one unless
+    --trust-incomplete / --trust-inconclusive say warn."""
+    state = gate_state(g)
+    return (state == "failed" or (state == "incomplete" and g.get("on_incomplete", "fail") == "fail")
+            or (state == "inconclusive" and g.get("on_inconclusive", "fail") == "fail"))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .results import SCHEMA
+from .suite.builtin import resolve_file_ref
 
 # settings that change the numbers or the decisions: every shard must agree on them
 MUST_AGREE = ("model", "rules", "sample", "seed", "strict", "gate", "inconclusive", "alpha", "baseline",
@@ -160,7 +161,7 @@ def merge_results(docs: Sequence[Mapping[str, Any]], root: str | os.PathLike | N
     suites = []
     for file, model, origin in order:
         g = groups[(file, model, origin)]
-        path = Path(file) if os.path.isabs(file) else root / file
+        path = resolve_file_ref(file, root)
         try:
             suite = load_suite(path)
         except (SuiteError, OSError) as e:

@@ -39,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.add_suite_paths()
     if not is_worker(config):
         state.check_model_specs()
+        state.check_dataset()
         if state.will_run_items():
             state.preflight()
         state.open_cache()

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .gates import gate_fails
 from .xmltext import xml_safe
 
 
@@ -50,6 +51,20 @@ def item_lines(suites: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def skipped_lines(suites: Sequence[Mapping[str, Any]], most: int = 5) -> list[str]:
+    """Why items were skipped, over all suites: ``35 item(s) skipped: needs an LLM judge: set --trust-judge``."""
+    from collections import Counter
+
+    total: Counter[str] = Counter()
+    for s in suites:
+        total.update(s.get("skipped_reasons") or {})
+    lines = [f"{n} item(s) skipped: {reason}" for reason, n in total.most_common(most)]
+    if len(total) > most:
+        rest = sum(n for _, n in total.most_common()[most:])
+        lines.append(f"{rest} item(s) skipped for {len(total) - most} other reason(s) (skipped_reasons in the results JSON)")
+    return lines
+
+
 def write_json_atomic(path: str | Path, doc: Any) -> None:
     """Write via a temporary file and rename, so a crash never leaves half a report."""
     path = Path(path)
@@ -87,13 +102,12 @@ def add_junit_gates(path: str | Path, suites: Sequence[Mapping[str, Any]], model
                 if v is not None:
                     gates.add_property(f"{prefix}.{k}", xml_safe(v if isinstance(v, str) else json.dumps(v)))
             text = f"{name} {m['name']} = {fmt(m['value'])}, gate {g['op']} {g['threshold']:g} (n={m['n']})"
-            if g["verdict"] in ("fail", "incomplete") or (g["verdict"] == "inconclusive"
-                                                           and g.get("on_inconclusive", "fail") == "fail"):
+            if gate_fails(g):
                 case.result = [Failure(xml_safe(f"gate {g['verdict']}: {name} {g['reason']}" if g.get("reason")
                                                 else f"gate {g['verdict']}: {text}"), "TrustGateFailure")]
-            elif g["verdict"] == "inconclusive":
-                case.result = [Skipped(xml_safe(f"inconclusive (warn): {name} {g['reason']}" if g.get("reason")
-                                                else f"inconclusive (warn): {text}"))]
+            elif g["verdict"] in ("inconclusive", "incomplete"):
+                case.result = [Skipped(xml_safe(f"{g['verdict']} (warn): {name} {g['reason']}" if g.get("reason")
+                                                else f"{g['verdict']} (warn): {text}"))]
             gates.add_testcase(case)
     gates.update_statistics()
     xml.add_testsuite(gates)

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .gates import Override, describe, effective_gates, gate_json
+from .gates import GATE_STATES, Override, describe, effective_gates, gate_fails, gate_json, gate_state
 from .metrics import compute_metrics
 from .metrics.core import match_value
 from .report import label
@@ -81,10 +81,12 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
     for s in specs:
         mv = values[s.name]
         g = gates.get(s.name)
+        # no scored item: no value (a rule's empty default such as 0.0 is not a measurement)
+        value = None if mv.n == 0 else mv.value
         metrics.append({
-            "name": s.name, "value": mv.value, "n": mv.n, "dropped": mv.dropped, "direction": s.direction,
-            "interval": list(mv.interval) if mv.interval else None,
-            "gate": gate_json(g, mv.value, mv.n) if g else None,
+            "name": s.name, "value": value, "n": mv.n, "dropped": mv.dropped, "direction": s.direction,
+            "interval": list(mv.interval) if mv.interval and value is not None else None,
+            "gate": gate_json(g, value, mv.n) if g else None,
             "incomplete": incomplete.get(s.name),
             "description": s.description,
             "detail": dict(mv.detail) if mv.detail else {},
@@ -96,9 +98,16 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
         "items": {"total": len(payloads), "passed": counts.get("pass", 0), "violated": counts.get("violation", 0),
                   "dropped": counts.get("dropped", 0), "errors": counts.get("error", 0),
                   "skipped": counts.get("skip", 0)},
+        "skipped_reasons": skipped_reasons(payloads),
         "metrics": metrics,
         "records": [_record(p) for p in payloads],
     }
+
+
+def skipped_reasons(payloads: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Why items were skipped: reason -> count, most frequent first."""
+    counts = Counter(str(p.get("message") or "no reason given") for p in payloads if p["outcome"] == "skip")
+    return dict(counts.most_common())
 
 
 def _record(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,33 +147,48 @@ def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {**total, "usage": usage}
 
 
+def _gates(suites: Iterable[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    return [(s, m) for s in suites for m in s["metrics"] if m["gate"]]
+
+
 def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:
     lines = []
-    for s in suites:
-        for m in s["metrics"]:
-            g = m["gate"]
-            if g and (g["verdict"] in ("fail", "incomplete", "inconclusive-fail")
-                      or (g["verdict"] == "inconclusive" and g.get("on_inconclusive", "fail") == "fail")):
-                # a confident gate's reason line carries its interval (decisions.apply_gates)
-                lines.append(f"{label(s)} {g['reason']}" if g.get("reason") else
-                             describe(label(s), m["name"], m["value"], g["op"], g["threshold"], m["n"]))
+    for s, m in _gates(suites):
+        g = m["gate"]
+        if gate_fails(g):
+            # a confident gate's reason line carries its interval (decisions.apply_gates)
+            lines.append(f"{label(s)} {g['reason']}" if g.get("reason") else
+                         describe(label(s), m["name"], m["value"], g["op"], g["threshold"], m["n"]))
     return lines
+
+
+def gate_counts(suites: Iterable[Mapping[str, Any]]) -> str:
+    """``11 failed, 7 incomplete, 10 inconclusive (warned), 3 passed of 31 gate(s)``."""
+    gates = [m["gate"] for _, m in _gates(suites)]
+    counts = Counter(gate_state(g) for g in gates)
+    parts = []
+    for state in GATE_STATES:
+        n = counts.get(state, 0)
+        if not n:
+            continue
+        warned = sum(1 for g in gates if gate_state(g) == state and not gate_fails(g))
+        note = "" if state in ("failed", "passed") or not warned else (
+            " (warned)" if warned == n else f" ({warned} warned)")
+        parts.append(f"{n} {state}{note}")
+    return f"{', '.join(parts)} of {len(gates)} gate(s)"
 
 
 def exit_decision(suites: list[Mapping[str, Any]], pytest_status: int,
                   regressions: Sequence[str] = ()) -> tuple[int, str]:
-    """Non-zero when any gate fails (or is inconclusive under --trust-inconclusive=fail), any item
-    errored, or ``regressions`` (significant regressions against --trust-baseline) is not empty,
-    even if every test passed."""
+    """Non-zero when any gate fails (a failed gate; an incomplete or inconclusive one unless its
+    policy says warn), any item errored, or ``regressions`` (significant regressions against
+    --trust-baseline) is not empty, even if every test passed."""
     failures = gate_failures(suites)
     errors = sum(s["items"]["errors"] for s in suites)
-    gates = sum(1 for s in suites for m in s["metrics"] if m["gate"])
-    warned = sum(1 for s in suites for m in s["metrics"] if m["gate"] and m["gate"]["verdict"] == "inconclusive"
-                 and m["gate"].get("on_inconclusive") == "warn")
+    gates = len(_gates(suites))
     reasons = []
     if failures:
-        reasons.append(f"{len(failures)} of {gates} gate(s) failed: " + "; ".join(failures[:3])
-                       + (" …" if len(failures) > 3 else ""))
+        reasons.append(f"{gate_counts(suites)}: " + "; ".join(failures[:3]) + (" …" if len(failures) > 3 else ""))
     if errors:
         reasons.append(f"{errors} item(s) errored")
     if regressions:
@@ -174,8 +198,7 @@ def exit_decision(suites: list[Mapping[str, Any]], pytest_status: int,
         return (pytest_status or 1), "trust FAILED: " + "; ".join(reasons)
     if not suites:
         return pytest_status, "trust: no trust items ran"
-    passed = (f"all {gates} gate(s) passed" if not warned else
-              f"{gates - warned} of {gates} gate(s) passed, {warned} inconclusive (--trust-inconclusive=warn)")
+    passed = gate_counts(suites)
     if pytest_status:
         return pytest_status, f"trust: {passed}, but the pytest run failed (exit {pytest_status})"
     return 0, f"trust passed: {passed}" if gates else "trust passed: no gates"

@@ -12,11 +12,11 @@ import pytest
 
 from .gates import Override, ThresholdsError, read_thresholds_file, unknown_overrides
 from .options import Settings
-from .report import add_junit_gates, item_lines, summary_lines, write_json_atomic
-from .results import SCHEMA, Collector, exit_decision, generation_totals, suite_result
+from .report import add_junit_gates, item_lines, skipped_lines, summary_lines, write_json_atomic
+from .results import SCHEMA, Collector, exit_decision, gate_counts, generation_totals, suite_result
 from .runtime import Runtime, session_cache_path
 from .dataset import DatasetError
-from .suite.builtin import is_builtin
+from .suite.builtin import file_ref, is_builtin
 from .suite.load import SuiteError, is_suite_file, load_suite
 from .suite.schema import DIMENSIONS, SuiteSpec
 
@@ -112,6 +112,16 @@ class RunState:
                 node = SuiteFile.from_parent(session, path=path, **({"nodeid": nodeid} if nodeid else {}))
                 items.extend(session.genitems(node))
 
+    def check_dataset(self) -> None:
+        """The built-in suites (and a replay folder's integrity check) need the pinned release: a
+        download that fails is one usage error, not a collection error in every suite."""
+        if not (self.suite_paths or self.settings.recorded):
+            return
+        try:
+            self._release_dir()
+        except DatasetError as e:
+            raise pytest.UsageError(str(e)) from None
+
     def will_run_items(self) -> bool:
         """Whether this invocation runs tests at all (not --collect-only, --help, --fixtures, ...)."""
         o = self.config.option
@@ -184,7 +194,26 @@ class RunState:
                                           ("baseline", s.baseline), ("strict", s.strict or None)) if v]
         if extra:
             lines.append("trustllm: " + " ".join(extra))
+        lines.append("trustllm: " + self.suites_line())
+        if s.recorded:
+            lines.append(f"trustllm: replay folder {s.recorded}: records and responses read from it; judges left at "
+                         "auto use the labels recorded beside the responses (refusal eval_res, toxicity, similarity)")
         return lines
+
+    def suites_line(self) -> str:
+        from .suite.builtin import BuiltinSuitesError, builtin_suites_dir
+
+        try:
+            where = str(builtin_suites_dir() / "trustllm")
+        except BuiltinSuitesError as e:
+            return f"suites: {e}"
+        if self.suite_paths:
+            chosen = "collected (select with -m DIMENSION or -m TASK, e.g. -m fairness, -m jailbreak)"
+        elif self.settings.suites == "none":
+            chosen = "not collected (--trust-suites=none)"
+        else:
+            chosen = "not collected (paths were named, or no --trust-model; --trust-suites=trustllm adds them)"
+        return f"suites=built-in TrustLLM ({where}) {chosen}"
 
     def _shown_default(self, kind: str) -> str:
         """``auto`` with what it resolves to (both defaults read only the environment, so this is cheap)."""
@@ -320,7 +349,7 @@ class RunState:
                 suite = self.suite_for(file)
             except SuiteError:
                 continue
-            r = suite_result(suite, os.path.relpath(file, self.config.rootpath), model, payloads,
+            r = suite_result(suite, file_ref(file, self.config.rootpath), model, payloads,
                              self.settings.rules, self.overrides, intervals, origin)
             r["multi_model"] = multi
             suites.append(r)
@@ -364,8 +393,11 @@ class RunState:
         tr.write_sep("=", "trust summary")
         for line in summary_lines(self.results["suites"]):
             tr.write_line(line)
+        tr.write_line(f"gates: {gate_counts(self.results['suites'])}")
         tr.write_line("")
         for line in item_lines(self.results["suites"]):
+            tr.write_line(line)
+        for line in skipped_lines(self.results["suites"]):
             tr.write_line(line)
         gen = self.results["generation"]
         replayed = f", {gen['replayed']} replayed" if gen.get("replayed") else ""
