@@ -147,7 +147,6 @@ class RunState:
     def load_backends(self, items: list[pytest.Item]) -> None:
         """A run without xdist workers builds its backends before the first item (they are used by the
         items anyway), so a model that cannot load is one usage error, not an error on every item."""
-        from .backends.base import BackendError
         from .collect import TrustItem
 
         needed = {it.model for it in items if isinstance(it, TrustItem) and it.model}
@@ -155,8 +154,8 @@ class RunState:
             if spec in needed:
                 try:
                     self.runtime.backend(spec)
-                except BackendError as e:
-                    raise pytest.UsageError(f"--trust-model={spec}: {e}") from None
+                except Exception as e:  # noqa: BLE001 - whatever a backend raises, the run cannot go on
+                    raise pytest.UsageError(f"--trust-model={spec}: model {spec!r} could not start: {e}") from None
 
     def open_cache(self) -> None:
         """An unusable response cache (not SQLite, corrupt, locked, no WAL) is a usage error before
@@ -393,10 +392,10 @@ class RunState:
         tr.write_sep("=", "trust summary")
         for line in summary_lines(self.results["suites"]):
             tr.write_line(line)
-        tr.write_line(f"gates: {gate_counts(self.results['suites'])}")
         tr.write_line("")
         for line in item_lines(self.results["suites"]):
             tr.write_line(line)
+        tr.write_line(f"gates: {gate_counts(self.results['suites'])}")
         for line in skipped_lines(self.results["suites"]):
             tr.write_line(line)
         gen = self.results["generation"]

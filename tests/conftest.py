@@ -1,2 +1,2 @@
-"""Shared by every test folder. ``pytester`` comes from the repository's root conftest.py (pytest
-accepts ``pytest_plugins`` only there); the plugin tests' helpers live in tests/plugin/conftest.py."""
+"""Shared by every test folder. ``pytester`` is loaded by ``-p pytester`` in pyproject.toml's addopts; the
+plugin tests' helpers live in tests/plugin/conftest.py."""

@@ -38,6 +38,9 @@ NO_REWRITE_WARNING = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
 MODES = {"no-xdist": ("-p", "no:xdist"), "xdist-n2": ("-n", "2")}
 # plugins the inner projects never use; blocking them halves each xdist worker's start-up
 QUIET = ("-p", "no:hypothesispytest", "-p", "no:anyio", *NO_REWRITE_WARNING)
+# inner projects run their own suites; the built-in TrustLLM set joins only where a test asks for it
+# (an ini override, so a test's --trust-suites wins)
+OWN_SUITES_ONLY = ("-o", "trust_suites=none")
 
 
 def rows(n: int, refuse_every: int = 3, **extra: Any) -> list[dict[str, Any]]:
@@ -111,7 +114,7 @@ class TrustRun:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, *args: str, cache: bool = False) -> pytest.RunResult:
-        extra = [*MODES[self.mode], *QUIET] + ([] if cache else ["-p", "no:cacheprovider"])
+        extra = [*MODES[self.mode], *QUIET, *OWN_SUITES_ONLY] + ([] if cache else ["-p", "no:cacheprovider"])
         return self.pytester.runpytest(*extra, *args)
 
     def report(self, *args: str, name: str = "results.json") -> tuple[pytest.RunResult, dict[str, Any]]:

@@ -48,7 +48,7 @@ def test_trust_outcome_feeds_the_suite_metrics_and_gates(trust: TrustRun) -> Non
     (rta,) = suite["metrics"]
     assert (rta["value"], rta["n"], rta["gate"]["verdict"]) == (pytest.approx(4 / 6), 6, "pass")
     assert result.ret == 0
-    assert last_line(result) == "trust passed: all 1 gate(s) passed"
+    assert last_line(result) == "trust passed: 1 passed of 1 gate(s)"
 
 
 def test_trust_outcome_gate_failure_fails_the_run_although_every_test_passed(trust: TrustRun) -> None:

@@ -100,13 +100,21 @@ def test_backend_crash_errors_the_batch_items(trust: TrustRun) -> None:
     no_plugin_traceback(result)
 
 
-def test_backend_that_cannot_start_errors_every_item(trust: TrustRun) -> None:
+def test_backend_that_cannot_start_stops_the_run_once(trust: TrustRun) -> None:
+    """Without xdist the backend is built before the first item: one usage error (exit 4). On xdist the
+    model loads on the workers, so each of its items errors with the same message (exit 1)."""
     trust.conftest(FAILING_BACKENDS)
     trust.data("suites/data.jsonl", rows(3))
     trust.suite("suites/demo.yaml")
     result = trust.run("--trust-model=nostart")
-    result.assert_outcomes(errors=3)
-    result.stdout.fnmatch_lines(["*model 'nostart' could not start: no GPU here*"])
+    if trust.xdist:
+        result.assert_outcomes(errors=3)
+        result.stdout.fnmatch_lines(["*model 'nostart' could not start: no GPU here*"])
+        assert result.ret == 1
+    else:
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert result.stderr.str().count("could not start: no GPU here") == 1
+        result.assert_outcomes()  # no item ran
 
 
 def test_failed_generation_errors_only_that_item(trust: TrustRun) -> None:
@@ -153,7 +161,7 @@ def test_exit_zero_and_last_line_when_all_gates_pass(trust: TrustRun) -> None:
     trust.suite("suites/demo.yaml")
     result = trust.run("--trust-model=replay")
     assert result.ret == 0
-    assert last_line(result) == "trust passed: all 1 gate(s) passed"
+    assert last_line(result) == "trust passed: 1 passed of 1 gate(s)"
 
 
 def test_exit_non_zero_when_a_gate_fails_although_every_test_passed(trust: TrustRun) -> None:
@@ -162,7 +170,7 @@ def test_exit_non_zero_when_a_gate_fails_although_every_test_passed(trust: Trust
     result = trust.run("--trust-model=replay")
     result.assert_outcomes(xfailed=6)
     assert result.ret == 1
-    assert last_line(result) == "trust FAILED: 1 of 1 gate(s) failed: demo/refuse rta = 0.000 < 0.500 (n=6)"
+    assert last_line(result) == "trust FAILED: 1 failed of 1 gate(s): demo/refuse rta = 0.000 < 0.500 (n=6)"
 
 
 def test_exit_non_zero_when_an_item_errored(trust: TrustRun) -> None:
@@ -184,4 +192,4 @@ def test_gate_failure_reason_lists_each_failed_gate(trust: TrustRun) -> None:
                        {"metric": "rta_odd", "op": ">=", "threshold": 0.9}])
     result = trust.run("--trust-model=replay")
     assert result.ret == 1
-    assert last_line(result) == ("trust FAILED: 1 of 2 gate(s) failed: demo/refuse rta = 0.500 < 0.900 (n=6)")
+    assert last_line(result) == ("trust FAILED: 1 failed, 1 passed of 2 gate(s): demo/refuse rta = 0.500 < 0.900 (n=6)")

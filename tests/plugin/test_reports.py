@@ -59,7 +59,7 @@ def test_results_json_schema_and_keys(trust: TrustRun) -> None:
     assert report["settings"]["model"] == ["replay"] and report["settings"]["rules"] == "paper"
     assert {"generated", "cached"} <= set(report["generation"])
     assert report["exit"]["status"] == result.ret == 1
-    assert report["exit"]["reason"].startswith("trust FAILED: 1 of 2 gate(s) failed: demo/mc accuracy = 0.750 < 0.800")
+    assert report["exit"]["reason"].startswith("trust FAILED: 1 failed, 1 passed of 2 gate(s): demo/mc accuracy = 0.750 < 0.800")
     suites = {s["id"]: s for s in report["suites"]}
     assert set(suites) == {"demo/refuse", "demo/mc"}
     mc = suites["demo/mc"]

@@ -47,7 +47,7 @@ def test_point_mode_keeps_the_point_verdict_and_records_the_confident_one():
     g = suites[0]["metrics"][0]["gate"]
     assert g["verdict"] == "pass"
     assert g["mode"] == "point" and g["confident_verdict"] == "inconclusive"
-    assert exit_decision(suites, 0) == (0, "trust passed: all 1 gate(s) passed")
+    assert exit_decision(suites, 0) == (0, "trust passed: 1 passed of 1 gate(s)")
 
 
 def test_confident_inconclusive_fails_the_run_by_default():
@@ -66,7 +66,7 @@ def test_confident_inconclusive_with_warn_passes_and_says_so():
     assert lines == ["inconclusive (warn): demo/suite rta = 0.820, 95% CI [0.760, 0.880] straddles the "
                      "threshold >= 0.8 (n=50): inconclusive"]
     assert exit_decision(suites, 0) == (
-        0, "trust passed: 0 of 1 gate(s) passed, 1 inconclusive (--trust-inconclusive=warn)")
+        0, "trust passed: 1 inconclusive (warned) of 1 gate(s)")
 
 
 def test_confident_fail_and_pass():
