@@ -35,9 +35,9 @@ def preflight(spec: str, options: Mapping[str, Any]) -> None:
 
             gguf_path()
         elif _looks_like_path(arg) and not Path(arg).expanduser().exists():
-            raise BackendError(f"--trust-model={spec}: no model folder at {arg}")
+            raise BackendError(f"no model folder at {arg}")
     elif scheme == "replay" and arg and not Path(arg).expanduser().exists():
-        raise BackendError(f"--trust-model={spec}: {arg} does not exist (a folder of recorded TrustLLM "
+        raise BackendError(f"{arg} does not exist (a folder of recorded TrustLLM "
                            "generations, or a responses file)")
 
 
@@ -58,7 +58,7 @@ def probe_server(base_url: str, shown: str, timeout_s: float | None = None) -> N
 def _require_modules(names: tuple[str, ...], install: str, spec: str) -> None:
     missing = [n for n in names if importlib.util.find_spec(n) is None]
     if missing:
-        raise BackendError(f"--trust-model={spec} needs {', '.join(missing)}, which is not installed: {install}")
+        raise BackendError(f"{spec} needs {', '.join(missing)}, which is not installed: {install}")
 
 
 def _looks_like_path(arg: str) -> bool:
