@@ -9,6 +9,25 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_trustllm.options import OPTIONS  # noqa: E402
 
+CHOICES = """\
+## Defaults chosen for a release gate
+
+- `--trust-suites=auto`: `pytest --trust-model=SPEC` in any folder runs the 26 built-in TrustLLM suites (shipped
+  in the package) beside the project's own tests; naming a path on the command line means "just this", so
+  the built-in set stays out then. `trustllm` adds it always, `none` never, a folder adds that folder's suites.
+- `--trust-incomplete=fail`: an incomplete gate is one whose metric has no scored item behind it (every item
+  it would count was skipped, for want of a judge say, or none matched). It is counted apart, never called
+  failed, but by default it fails the run: a release manager asked "did the model pass this gate?" and the run
+  could not answer, and shipping on a gate that was never measured is the mistake a gate exists to prevent.
+  Say `warn` for exploratory or partial runs (a sample, a replay folder that lacks some files).
+- `--trust-inconclusive=fail`: the same reasoning for a confident gate whose interval straddles the threshold.
+- `--trust-model=replay:FOLDER`: the suites read their records and recorded responses from FOLDER (laid out
+  like the dataset); `--trust-refusal`, `--trust-toxicity` and `--trust-embedder` left at `auto` become
+  `recorded` (the labels TrustLLM recorded beside each response). Each recorded file's prompts and ground-truth
+  fields are checked against the pinned release; a file that is not in the folder skips its suite.
+
+"""
+
 THRESHOLDS = """\
 ## Overriding gate thresholds
 
@@ -53,7 +72,7 @@ def render() -> str:
         env = f" (else `${o.env}`)" if o.env else ""
         out.append(f"| `{o.flag}` | `{o.ini}` | {_default(o)}{env} | {values} | {o.help.replace('|', '/')} |")
     out += ["", "Two ini keys have no command-line twin: `trust_suite_dirs` (folder names whose YAML files are all "
-            "suites; default `suites`) and `trust_gate_thresholds` (below).", "", THRESHOLDS]
+            "suites; default `suites`) and `trust_gate_thresholds` (below).", "", CHOICES, THRESHOLDS]
     return "\n".join(out).rstrip() + "\n"
 
 
