@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-pytest.importorskip("openai")
+import openai  # noqa: F401  required: make install brings it (a skip would hide a broken install)
 
 from pytest_trustllm.backends.openai_api import OpenAIBackend  # noqa: E402
 from pytest_trustllm.backends.retry import RetryPolicy  # noqa: E402
@@ -206,7 +206,7 @@ def served_smollm2(tmp_path_factory):
     why = serving_available()
     if why:
         pytest.skip(why)
-    pytest.importorskip("gguf")
+    import gguf  # noqa: F401
     from tests.servers.models import smollm2_folder
 
     folder = smollm2_folder(tmp_path_factory)
