@@ -97,13 +97,14 @@ def test_merge_refuses_missing_duplicate_or_mismatched_shards(tmp_path):
         (tmp_path / name).write_text(json.dumps(doc))
     missing = cli("merge", "out.json", "a.json", "b.json", cwd=tmp_path)
     assert missing.returncode == 4 and "missing shard(s) 2/3" in missing.stderr
+    assert not (tmp_path / "out.json").exists()  # a refused merge writes no results
     twice = cli("merge", "out.json", "a.json", "c.json", "b.json", cwd=tmp_path)
     assert twice.returncode == 4 and "shard 1/3 given twice: a.json and c.json" in twice.stderr
     other = cli("merge", "out.json", "a.json", "d.json", "b.json", cwd=tmp_path)
     assert other.returncode == 4 and "rules='toolkit' vs 'paper'" in other.stderr
     partial = cli("merge", "out.json", "a.json", "b.json", "--allow-partial", cwd=tmp_path)
     assert partial.returncode == 0 and "partial merge: shard(s) 2/3 missing" in partial.stdout
-    assert not (tmp_path / "missing.json").exists()
+    assert json.loads((tmp_path / "out.json").read_text())["merged_from"] == ["a.json", "b.json"]
     nofile = cli("merge", "out.json", "nope.json", cwd=tmp_path)
     assert nofile.returncode == 4 and "results file not found: nope.json" in nofile.stderr
 
