@@ -70,3 +70,37 @@ def test_ci_runs_strict_with_skip_reasons_and_a_required_browser():
     assert "|| echo" not in ci  # a chromium that cannot be installed fails CI
     make_test = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert "-rs" in make_test
+
+
+def test_ci_run_fails_when_a_required_package_is_hidden(tmp_path):
+    """.ci/run itself, with `make` and `chromium` stood in for (no install here; `make test` runs one
+    test that importorskips openai) and openai hidden: the skip fails CI; the same test run outside
+    .ci/run only skips."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    shadow = tmp_path / "shadow" / "openai"
+    shadow.mkdir(parents=True)
+    # as a package that is not installed: importorskip skips on ModuleNotFoundError
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError('openai hidden for this test', name='openai')\n")
+    probe = tmp_path / "probe" / "test_probe.py"
+    probe.parent.mkdir()
+    probe.write_text("import pytest\n\ndef test_needs_openai():\n    pytest.importorskip('openai')\n")
+    pytest_cmd = f'"{sys.executable}" -m pytest -p tests.strict_skips -p no:cacheprovider -q -rs "{probe}"'
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("make", f'[ "$1" = install ] && exit 0\nexec {pytest_cmd}\n'), ("chromium", "exit 0\n")):
+        (bin_dir / name).write_text("#!/bin/sh\n" + body)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": f"{tmp_path / 'shadow'}{os.pathsep}{ROOT}"}
+    env.pop("TRUST_TESTS_STRICT_SKIPS", None)
+
+    ci = subprocess.run(["bash", str(ROOT / ".ci" / "run")], capture_output=True, text=True, env=env, timeout=300)
+    assert ci.returncode == 1, ci.stdout[-3000:] + ci.stderr[-3000:]
+    assert "skipped outside the allowlist" in ci.stdout and "openai hidden for this test" in ci.stdout
+
+    plain = subprocess.run(["sh", "-c", pytest_cmd], capture_output=True, text=True, env=env, timeout=300)
+    assert plain.returncode == 0 and "1 skipped" in plain.stdout, plain.stdout[-3000:]
