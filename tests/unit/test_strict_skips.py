@@ -104,3 +104,27 @@ def test_ci_run_fails_when_a_required_package_is_hidden(tmp_path):
 
     plain = subprocess.run(["sh", "-c", pytest_cmd], capture_output=True, text=True, env=env, timeout=300)
     assert plain.returncode == 0 and "1 skipped" in plain.stdout, plain.stdout[-3000:]
+
+
+def test_strict_mode_leaves_trust_items_alone(pytester, monkeypatch):
+    """A suite item that skips (here: no --trust-model) is the product's outcome, not a test that did
+    not run: strict mode leaves it a skip, as in the trust runs tests start from this repository."""
+    monkeypatch.setenv("TRUST_TESTS_STRICT_SKIPS", "1")
+    pytester.makefile(".yaml", demo=SUITE)
+    pytester.makefile(".jsonl", data='{"id": "a", "prompt": "hi", "kind": "benign"}\n')
+    result = pytester.runpytest_subprocess("-p", "tests.strict_skips", "-p", "no:cacheprovider", "demo.yaml",
+                                           f"--rootdir={pytester.path}", "-o", f"pythonpath={ROOT}")
+    result.assert_outcomes(skipped=1)
+
+
+SUITE = """\
+trustllm_suite: 1
+id: demo/strict
+dimension: safety
+task: strict
+data: data.jsonl
+record: {id: id, prompt: prompt, fields: [kind]}
+generation: {temperature: 0.0, max_new_tokens: 8}
+scorer: {name: keyword_refusal, args: {expect: comply}}
+metrics: [{name: rate, reduce: proportion, direction: higher}]
+"""
