@@ -29,8 +29,9 @@ trust: install
 	  ; status=$$?; echo "trust run exit status $$status (0: all gates pass, 1: a gate failed or an item errored)"; \
 	  [ $$status -le 1 ]
 
+# -rs: every skip and its reason in the summary (CI also sets TRUST_TESTS_STRICT_SKIPS=1: see .ci/run)
 test: install
-	$(BIN)/python -m pytest tests -n 2 -q
+	$(BIN)/python -m pytest tests -n 2 -q -rs
 
 bench: install
 	$(BIN)/python bench/collect.py && $(BIN)/python bench/replay_run.py

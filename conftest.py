@@ -1,3 +1,7 @@
-"""Repository-level pytest configuration. The project's own tests load pytester through ``addopts``
-(``-p pytester`` in pyproject.toml), not ``pytest_plugins`` here, so that this file stays harmless
-when the suites folder beside it is collected from another directory (an editable install)."""
+"""Repository-level pytest configuration for the project's own tests.
+
+pytester is loaded by ``-p pytester`` in pyproject.toml's addopts and the strict skip mode CI turns on
+(tests/strict_skips.py) by the hook imports below, not by ``pytest_plugins``: this file must stay harmless
+when the suites folder beside it is collected from another directory (an editable install), where pytest
+refuses ``pytest_plugins`` in a conftest that is not the rootdir's."""
+from tests.strict_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 (hooks)

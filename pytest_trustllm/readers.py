@@ -11,8 +11,10 @@ cases a naive reader lets escape as an exception or loses silently:
   Python can hold; they would break the results JSON later); NaN, pandas' missing value, is null, and ``\\uD83D``-style escapes that leave a lone surrogate (not encodable as
   UTF-8: they would break the cache, the results and the reports later);
 - JSONL lines are split at ``\\n`` only: U+2028, U+2029 and U+0085 are legal inside JSON strings;
-- CSV fields larger than 128 KiB (``csv.field_size_limit``), CSV syntax errors (``csv.Error``), and
-  an unterminated quote (which otherwise swallows the rest of the file into one field).
+- CSV fields larger than 128 KiB (``csv.field_size_limit``), CSV syntax errors (``csv.Error``), an
+  unterminated quote (which otherwise swallows the rest of the file into one field), and a row with
+  more or fewer fields than the header (an unquoted comma, which ``csv.DictReader`` would silently
+  cut off the prompt) or a header naming a column twice.
 """
 from __future__ import annotations
 
@@ -265,16 +267,40 @@ def _not_a_list(path: Path, rest: str, buf: str) -> Iterator[dict[str, Any]]:
 
 # -- CSV ----------------------------------------------------------------------------------------
 
+CSV_QUOTING = ('a field holding a comma, a double quote or a line break must be in double quotes, '
+               'with each double quote inside doubled: "hello, world", "say ""hi"""')
+
+
 def _csv(path: Path) -> Iterator[dict[str, Any]]:
+    """One dict per row, keyed by the header. A row with more or fewer fields than the header is an
+    error naming its line: csv.DictReader would cut the extra fields off under a ``None`` key (an
+    unquoted comma in a prompt) or fill the missing ones with None. Blank lines are skipped, as
+    DictReader skips them; a duplicate column name would hide a column, so it is an error too."""
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(min(CSV_FIELD_LIMIT, sys.maxsize))
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f, strict=True)
+        reader = csv.reader(f, strict=True)
+        header: list[str] | None = None
+        index, start = 0, 1  # start: the line the next row begins on (a quoted field may span lines)
         try:
             for row in reader:
-                yield row
+                line, start = start, reader.line_num + 1
+                if not row:
+                    continue
+                if header is None:
+                    header = row
+                    dup = next((name for k, name in enumerate(row) if name in row[:k]), None)
+                    if dup is not None:
+                        raise DataError(f"{path}:{line}: the CSV header names column {dup!r} twice",
+                                        fix="give every column its own name")
+                    continue
+                if len(row) != len(header):
+                    raise DataError(f"{path}:{line}: record {index} has {len(row)} field(s), the header "
+                                    f"has {len(header)}", fix=CSV_QUOTING)
+                yield dict(zip(header, row))
+                index += 1
         except csv.Error as e:
-            raise DataError(f"{path}:{max(reader.reader.line_num, 1)}: invalid CSV: {e}") from None
+            raise DataError(f"{path}:{max(reader.line_num, 1)}: invalid CSV: {e}", fix=CSV_QUOTING) from None
 
 
 __all__ = ["read_records", "iter_records", "DataError"]

@@ -17,6 +17,7 @@ import yaml
 from conftest import REPO, SHARED, XSD
 
 RECORDED = Path(os.environ.get("TRUSTLLM_RECORDED") or SHARED / "trustllm" / "recorded") / "mistral-7b"
+LAST_RELEASE = RECORDED.parent / "bison-001"
 SUITE = "suites/trustllm/robustness/advglue.yaml"
 REPLAY = f"--trust-data={RECORDED} --trust-allow-modified-data --trust-cache=off"
 
@@ -56,15 +57,26 @@ def test_workflow_is_complete():
 @pytest.mark.skipif(not RECORDED.is_dir(), reason=f"recorded responses not found at {RECORDED}")
 @pytest.mark.slow
 def test_workflow_steps_shard_merge_and_gate(tmp_path):
+    """The documented steps with the documented TRUST_ARGS (confident gate, baseline of the last
+    release), only the replay model's data flags added: four shards and the merge decide exactly as
+    one unsharded run does, baseline comparison included."""
     wf = workflow()
     shards = int(wf["env"]["SHARDS"])
+    documented = wf["env"]["TRUST_ARGS"]
+    assert documented.split() == ["--trust-gate=confident", "--trust-baseline=trust/baseline.json"]
     run_shard = step(wf["jobs"]["shard"], "trust run")["run"]
     merge = step(wf["jobs"]["gate"], "merge and gate")["run"]
     (tmp_path / "suites" / "trustllm" / "robustness").mkdir(parents=True)
     shutil.copy(REPO / SUITE, tmp_path / SUITE)
-    env = {"TRUST_MODEL": "replay", "TRUST_SUITES": SUITE, "TRUST_ARGS": REPLAY, "SHARDS": str(shards)}
+    # the last release: bison-001's recorded answers, saved as the baseline the workflow reads
+    last = bash(f"pytest {SUITE} --trust-model=replay --trust-data={LAST_RELEASE} --trust-allow-modified-data "
+                "--trust-cache=off --trust-save-baseline=trust/baseline.json -q", tmp_path)
+    assert "baseline saved: trust/baseline.json" in last.stdout, last.stdout[-3000:] + last.stderr
+    args = f"{documented} {REPLAY}"
+    env = {"TRUST_MODEL": "replay", "TRUST_SUITES": SUITE, "TRUST_ARGS": args, "SHARDS": str(shards)}
 
-    whole = bash(f"pytest {SUITE} --trust-model=replay {REPLAY} --trust-report=whole.json -q", tmp_path)
+    whole = bash(f"pytest {SUITE} --trust-model=replay {args} --trust-report=whole.json "
+                 "--trust-save-baseline=whole-baseline.json -q", tmp_path)
     for k in range(1, shards + 1):
         r = bash(run_shard, tmp_path, SHARD=str(k), **env)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr
@@ -76,11 +88,22 @@ def test_workflow_steps_shard_merge_and_gate(tmp_path):
     assert done.returncode == whole.returncode == one["exit"]["status"], done.stdout[-3000:] + done.stderr
     assert merged["suites"] == one["suites"] and merged["exit"] == one["exit"]
     assert merged["merged_from"] == [f"shard-{k}.json" for k in range(1, shards + 1)]
+    # the baseline comparison, recomputed on all items: the same tests, p-values, flips and failures.
+    # mistral-7b against bison-001 on AdvGLUE regresses (acc 0.877 -> 0.618, docs/decisions.md), so
+    # the gate job fails on the regression
+    assert merged["baseline"] == one["baseline"]
+    assert one["baseline"]["path"] == "trust/baseline.json"
+    assert any("trustllm/robustness/advglue acc regressed against the baseline" in f
+               for f in one["baseline"]["failures"]), one["baseline"]["failures"]
+    assert one["exit"]["status"] == 1 and "3 significant regression(s) against the baseline" in one["exit"]["reason"]
+    assert "straddles the threshold" in one["exit"]["reason"]  # the confident gate decided on the interval
     xmlschema.XMLSchema(str(XSD)).validate(str(tmp_path / "trust.xml"))
     assert "<svg" in (tmp_path / "trust.html").read_text(encoding="utf-8")
-    base = json.loads((tmp_path / "candidate-baseline.json").read_text())
-    assert base  # the next release's baseline
+    # the next release's baseline: the one an unsharded run saves
+    candidate = json.loads((tmp_path / "candidate-baseline.json").read_text())
+    assert candidate == json.loads((tmp_path / "whole-baseline.json").read_text())
+    assert sum(len(s["records"]) for s in candidate["suites"]) == len(one["suites"][0]["records"]) > 0
 
     # a broken shard (here a usage error) fails its job instead of passing as a verdict
-    bad = bash(run_shard, tmp_path, SHARD="1", **{**env, "TRUST_ARGS": REPLAY + " --trust-gate=sometimes"})
+    bad = bash(run_shard, tmp_path, SHARD="1", **{**env, "TRUST_ARGS": args + " --trust-gate=sometimes"})
     assert bad.returncode != 0 and "shard 1 exit status 4" in bad.stdout

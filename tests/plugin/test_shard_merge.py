@@ -85,6 +85,39 @@ def test_merged_shards_equal_one_unsharded_run(single):
     assert len(merged_suites) == 3 and sum(s.tests for s in merged_suites) == full_suites[0].tests == 2008
 
 
+@needs_recorded
+@pytest.mark.slow
+def test_merged_shards_reproduce_the_baseline_and_model_comparison(single):
+    """Two models in one run (mistral-7b replayed, and bison-001's recorded AdvGLUE answers) with a
+    baseline: the merge of two shards gives the unsharded run's `comparison` and `baseline` blocks."""
+    copy_suites(single.path)
+    suite = "suites/trustllm/robustness/advglue.yaml"
+    data = ("--trust-allow-modified-data", "--trust-cache=off")
+    # the last release: bison-001 (the only other model with recorded AdvGLUE answers)
+    saved = single.run(suite, "--trust-model=replay", f"--trust-data={RECORDED.parent / 'bison-001'}", *data,
+                       "--trust-save-baseline=base.json")
+    saved.stdout.fnmatch_lines(["baseline saved: base.json (912 items)"])
+    common = (suite, "--trust-model=replay", f"--trust-model=replay:{RECORDED.parent / 'bison-001' / 'robustness' / 'AdvGLUE.json'}",
+              f"--trust-data={RECORDED}", *data, "--trust-baseline=base.json")
+    full = single.run(*common, "--trust-report=full.json")
+    for k in (1, 2):
+        r = single.run(*common, f"--trust-shard={k}/2", f"--trust-report=s{k}.json")
+        assert r.ret in (0, 1), r.stdout.str()
+    done = cli("merge", "merged.json", "s1.json", "s2.json", cwd=single.path)
+    one = json.loads((single.path / "full.json").read_text())
+    merged = json.loads((single.path / "merged.json").read_text())
+    shard = json.loads((single.path / "s1.json").read_text())
+    assert done.returncode == full.ret == one["exit"]["status"], done.stderr + done.stdout
+    # the blocks are really there, and a shard's own differ (they are computed on half the items)
+    assert len(one["comparison"]["models"]) == 2 and one["comparison"]["rows"]
+    assert one["baseline"]["compared"] == 8 and one["baseline"]["regressions"] == 3  # mistral-7b's acc, adv_acc, rs
+    assert one["exit"]["status"] == 1
+    assert shard["comparison"] != one["comparison"] and shard["baseline"] != one["baseline"]
+    assert merged["comparison"] == one["comparison"]
+    assert merged["baseline"] == one["baseline"]
+    assert merged["suites"] == one["suites"] and merged["exit"] == one["exit"]
+
+
 def _doc(shard, settings=None):
     return {"schema": "pytest-trustllm/results/1", "model": {"spec": "replay"},
             "settings": {"model": ["replay"], "rules": "paper", "seed": 0, "shard": shard, **(settings or {})},
@@ -97,13 +130,14 @@ def test_merge_refuses_missing_duplicate_or_mismatched_shards(tmp_path):
         (tmp_path / name).write_text(json.dumps(doc))
     missing = cli("merge", "out.json", "a.json", "b.json", cwd=tmp_path)
     assert missing.returncode == 4 and "missing shard(s) 2/3" in missing.stderr
+    assert not (tmp_path / "out.json").exists()  # a refused merge writes no results
     twice = cli("merge", "out.json", "a.json", "c.json", "b.json", cwd=tmp_path)
     assert twice.returncode == 4 and "shard 1/3 given twice: a.json and c.json" in twice.stderr
     other = cli("merge", "out.json", "a.json", "d.json", "b.json", cwd=tmp_path)
     assert other.returncode == 4 and "rules='toolkit' vs 'paper'" in other.stderr
     partial = cli("merge", "out.json", "a.json", "b.json", "--allow-partial", cwd=tmp_path)
     assert partial.returncode == 0 and "partial merge: shard(s) 2/3 missing" in partial.stdout
-    assert not (tmp_path / "missing.json").exists()
+    assert json.loads((tmp_path / "out.json").read_text())["merged_from"] == ["a.json", "b.json"]
     nofile = cli("merge", "out.json", "nope.json", cwd=tmp_path)
     assert nofile.returncode == 4 and "results file not found: nope.json" in nofile.stderr
 

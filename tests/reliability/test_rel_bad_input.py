@@ -164,6 +164,10 @@ HOSTILE_CASES: list[tuple[str, dict, str, str]] = [
                                          'id,prompt,kind,expect\na,"p,benign,comply\nb,q,benign,comply\n'},
      "quote", "suite/records.py: csv.DictReader without strict=True merges the rest of the file into one field "
               "after an unterminated quote: records are silently lost"),
+    ("data_csv_unquoted_comma", {"data_csv_unquoted_comma.yaml": suite("data_csv_unquoted_comma", data="{name}.csv"),
+                                 "data_csv_unquoted_comma.csv": "id,prompt,kind,expect\na,hello, world,benign,comply\n"},
+     "record 0 has 5 field(s), the header has 4", "readers.py: csv.DictReader cut a prompt at an unquoted comma "
+     "('hello', the rest under a None key) and gave a short row's missing fields None"),
     ("metric_unknown_arg", {"metric_unknown_arg.yaml": mutate("metric_unknown_arg", "reduce: proportion,",
                                                               "reduce: proportion, args: {nope: 1},")},
      "nope", "suite/load.py accepts reduction args the reduction does not take; the TypeError surfaces at "
@@ -233,9 +237,10 @@ def test_bad_input_gives_a_clear_error(tmp_path: Path, name: str, files: dict, e
 def test_hostile_input_gives_a_clear_error(tmp_path: Path, name: str, files: dict, fragment: str,
                                           reason: str) -> None:
     write_case(tmp_path, files)
-    kind, message = load_in_subprocess(tmp_path, name, timeout=5 if name == "yaml_alias_bomb" else 20)
-    if fragment is None:  # fixed means: read as data (or a clear error)
-        assert kind in ("ok", "DataError"), f"{kind}: {message}"
+    # a generous timeout (the alias bomb once took 100 s; it now stops at a count of values, not a clock)
+    kind, message = load_in_subprocess(tmp_path, name, timeout=60)
+    if fragment is None:  # fixed means: read as data
+        assert kind == "ok", f"{kind}: {message}"
         return
     assert kind in ("SuiteError", "DataError"), f"{kind}: {message}"
     assert fragment in message.lower()

@@ -2,9 +2,11 @@
 whatever the input, they return a valid result or raise their own user-facing error
 (``SuiteError`` / ``DataError``), and what they return is faithful to the file.
 
-Shapes that random inputs could hit and that have their own tests in test_rel_bad_input.py (YAML
-tags and the bare "=" scalar, deep nesting, CSV fields over 128 KiB, lone surrogates) are left out of
-the strategies here, so that these properties report only new defects.
+No input shape is assumed away: YAML tags, the bare "=" scalar, deep nesting, CSV syntax errors and
+ragged CSV rows (each a defect once, fixed, with its own test in test_rel_bad_input.py or
+test_rel_readers.py) are all in reach of the strategies. Only lone surrogates are left out of the
+generated text: a file holding one cannot be written as UTF-8 (the ``\ud83d`` escape in JSON data
+is tested in test_rel_readers.py).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_trustllm.collect import read_records  # the reader collection uses
@@ -30,7 +32,7 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                                            HealthCheck.filter_too_much])
 FEWER = settings(SETTINGS, max_examples=200)  # secondary properties: the 1,000 run on the main ones
 
-# text without lone surrogates (a known defect, see test_rel_bad_input)
+# text that can be written as UTF-8 (no lone surrogates)
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
 KEYS = st.sampled_from(["id", "prompt", "kind", "label", "res", "source", "x"]) | TEXT
 SCALARS = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | TEXT
@@ -140,12 +142,8 @@ def test_loader_arbitrary_documents(doc: Any) -> None:
 @FEWER
 @given(st.binary(max_size=300) | TEXT.map(lambda t: t.encode("utf-8")))
 def test_loader_arbitrary_bytes(data: bytes) -> None:
-    assume(b"!!" not in data and b"!<" not in data)  # YAML tags: a known defect (test_rel_bad_input)
-    try:
-        out = _load_text(data)
-    except yaml.constructor.ConstructorError:
-        return  # a known defect (a bare "=" scalar...): test_rel_bad_input yaml_value_scalar
-    assert isinstance(out, SuiteError)
+    """YAML tags and the bare "=" scalar included (defects fixed in the loader): a SuiteError."""
+    assert isinstance(_load_text(data), SuiteError)
 
 
 # -- record reader -----------------------------------------------------------------------------
@@ -160,11 +158,6 @@ def _write(name: str, data: bytes) -> Path:
     return p
 
 
-# str.splitlines() also splits at these, which JSON leaves unescaped inside strings (a known
-# defect: test_jsonl_line_separator_inside_a_string)
-SPLITLINES_EXTRA = ("\x85", "\u2028", "\u2029")
-
-
 def test_reader_round_trips_json() -> None:
     assert counted(reader_round_trips_json) >= EXAMPLES
 
@@ -172,9 +165,8 @@ def test_reader_round_trips_json() -> None:
 @SETTINGS
 @given(st.lists(RECORD, min_size=1, max_size=4), st.sampled_from([".json", ".jsonl"]), st.booleans())
 def reader_round_trips_json(rows: list[dict], suffix: str, pretty: bool) -> None:
-    """What is written as a JSON list or JSONL comes back equal, in order."""
-    if suffix == ".jsonl" and not pretty:
-        assume(not any(c in json.dumps(rows, ensure_ascii=False) for c in SPLITLINES_EXTRA))
+    """What is written as a JSON list or JSONL comes back equal, in order (U+2028, U+2029 and U+0085
+    raw inside JSONL strings included)."""
     if suffix == ".json":
         text = json.dumps(rows, ensure_ascii=False, indent=1 if pretty else None)
     else:
@@ -194,7 +186,6 @@ def test_reader_round_trips_csv(table: tuple[list[str], list[list[str]]]) -> Non
     """CSV written by the csv module comes back as one dict of strings per row (quotes, commas,
     newlines inside fields included)."""
     header, rows = table
-    assume(any(any(c.strip() for c in row) for row in rows) or len(header) > 1)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
@@ -210,18 +201,19 @@ def test_reader_arbitrary_bytes() -> None:
 @SETTINGS
 @given(st.binary(max_size=400), st.sampled_from([".json", ".jsonl", ".csv"]))
 def reader_arbitrary_bytes(data: bytes, suffix: str) -> None:
-    """Any bytes: a list of dicts, or a DataError naming the file; nothing else escapes."""
-    assume(not (data.count(b"[") > 500 or data.count(b"{") > 500))  # deep nesting: a known defect
+    """Any bytes, deep nesting and CSV syntax errors included: a list of dicts, or a DataError naming
+    the file; nothing else escapes. A CSV record's keys are its header's and its values strings (no
+    None key for extra fields, no None for missing ones)."""
     path = _write("x" + suffix, data)
     try:
         rows = read_records(path)
     except DataError as e:
         assert str(path) in str(e)
         return
-    except csv.Error:  # a known defect, pinned by test_csv_error_is_a_data_error
-        assert suffix == ".csv"
-        return
     assert isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+    if suffix == ".csv" and rows:
+        header = list(rows[0])
+        assert all(list(r) == header and all(isinstance(v, str) for v in r.values()) for r in rows), rows
 
 
 @FEWER
@@ -247,13 +239,13 @@ def test_items_ids_unique_and_stable(rows: list[dict], chunk: int) -> None:
 
 
 def test_csv_error_is_a_data_error() -> None:
-    for data in (b"\r\x00", b'id\n"a"b\n'):
-        try:
-            rows = read_records(_write("x.csv", data))
-        except DataError as e:
-            assert "x.csv" in str(e)
-        else:
-            assert isinstance(rows, list)
+    """The two inputs that once escaped as csv.Error: a bare CR reads as a blank line before the
+    header (no records); a character after a closing quote is an error naming the line."""
+    assert read_records(_write("x.csv", b"\r\x00")) == []
+    path = _write("y.csv", b'id\n"a"b\n')
+    with pytest.raises(DataError) as info:
+        read_records(path)
+    assert str(info.value) == f"{path}:2: invalid CSV: ',' expected after '\"'"
 
 
 def test_jsonl_line_separator_inside_a_string() -> None:

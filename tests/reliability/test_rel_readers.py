@@ -112,6 +112,25 @@ def _non_finite(v) -> bool:
     return isinstance(v, float) and not math.isfinite(v)
 
 
+def _csv_difference_is_a_fixed_defect(data: bytes, old: list[dict], new: tuple) -> None:
+    """Where the old reader (csv.DictReader, not strict) read a CSV file and the new one differs, the
+    difference is one of the defects the new one fixes, each checked on the old reader's own output."""
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    header = rows[0] if rows else []
+    if new[0] == "DataError" and "invalid CSV" in new[1]:
+        return  # strict CSV: the old reader guessed
+    if not header:  # a blank first line: DictReader took it as an empty header, the new reader skips it
+        assert all(set(r) <= {None} for r in old), old
+        return
+    if new[0] == "DataError" and "names column" in new[1]:
+        assert len(set(header)) < len(header), (header, new)  # the old reader kept one of the two
+        return
+    # a row with more or fewer fields than the header: the old reader cut it under a None key or
+    # filled it with None
+    assert new[0] == "DataError" and "field(s), the header has" in new[1], new
+    assert any(None in r or None in r.values() for r in old), old
+
+
 @SETTINGS
 @given(st.binary(max_size=200) | st.binary(max_size=20).map(lambda b: b"\xef\xbb\xbf" + b) | RECORDS.map(lambda r: json.dumps(r).encode()) |
        RECORDS.map(lambda r: "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in r).encode("utf-8", "surrogatepass")),
@@ -126,8 +145,8 @@ def test_same_results_and_messages_as_the_old_reader(data: bytes, suffix: str) -
             assert new[1] == _nan_to_none(old[1])  # NaN is read as a missing value
         elif _has(old[1], _lone_surrogate) or _has(old[1], _non_finite):  # the new reader refuses these, with a message
             assert new[0] == "DataError" and ("surrogate" in new[1] or "valid JSON" in new[1] or "out of range" in new[1])
-        elif suffix == ".csv" and new[0] == "DataError":
-            assert "invalid CSV" in new[1]  # strict CSV: the old reader guessed
+        elif suffix == ".csv" and new != old:
+            _csv_difference_is_a_fixed_defect(data, old[1], new)
         elif suffix == ".jsonl" and any(c in text for c in "\x85\u2028\u2029"):
             pass  # the old reader split lines inside strings there
         else:
@@ -177,7 +196,14 @@ def test_json_list_errors_name_the_line_with_tiny_windows(chunk: int, monkeypatc
     ("sur.jsonl", b'{"prompt": "half \\ud83d emoji"}\n', "lone surrogate (\\ud83d)"),
     ("sur.json", b'[{"x": ["ok", {"\\udc00": 1}]}]', "lone surrogate (\\udc00)"),
     ("quote.csv", b'id,prompt\na,"unterminated\nb,c\n', "invalid CSV"),
-    ("strict.csv", b'id\n"a"b\n', "strict.csv:2: invalid CSV"),
+    ("strict.csv", b'id\n"a"b\n', "strict.csv:2: invalid CSV: ',' expected after '\"'"),
+    # an unquoted comma in a prompt: csv.DictReader gave {'prompt': 'hello', None: [' world']}
+    ("comma.csv", b"id,prompt\na,hello, world\n", "comma.csv:2: record 0 has 3 field(s), the header has 2"),
+    # a short row: csv.DictReader gave {'id': 'b', 'prompt': None}
+    ("short.csv", b"id,prompt\na,ok\nb\n", "short.csv:3: record 1 has 1 field(s), the header has 2"),
+    # the line a record starts on, after a quoted field that spans lines and a blank line
+    ("span.csv", b'id,prompt\na,"one\ntwo"\n\nb,x,y\n', "span.csv:5: record 1 has 3 field(s), the header has 2"),
+    ("dup.csv", b"id,prompt,id\na,b,c\n", "dup.csv:1: the CSV header names column 'id' twice"),
     ("bad.json", b"\xef\xbb\xbf \xff", "not UTF-8 text (invalid byte at offset 4)"),
     ("bomstart.json", b"\xef", "not UTF-8 text (invalid byte at offset 0)"),
 ])
@@ -186,6 +212,8 @@ def test_clear_errors_where_the_old_reader_failed(name: str, data: bytes, messag
     with pytest.raises(DataError) as info:
         readers.read_records(path)
     assert message in str(info.value) and str(path) in str(info.value)
+    if name.endswith(".csv"):
+        assert info.value.fix in (readers.CSV_QUOTING, "give every column its own name")
 
 
 def test_fixed_cases_read_correctly() -> None:
@@ -202,7 +230,10 @@ def test_fixed_cases_read_correctly() -> None:
     assert readers.read_records(_write("cr.jsonl", b'\xef\xbb\xbf{"a":1}\r\n\r\n{"a":2}\r{"a":3}')) == \
         [{"a": 1}, {"a": 2}, {"a": 3}]
     # a bare CR (the old reader raised csv.Error): CSV line ends are read as the csv module wants them
-    assert isinstance(readers.read_records(_write("cr.csv", b"\r\x00")), list)
+    # a bare CR (the old reader raised csv.Error): a blank line, then the header; no records
+    assert readers.read_records(_write("cr.csv", b"\r\x00")) == []
+    assert readers.read_records(_write("cr2.csv", b"id,p\ra,b\r\nc,\"d,e\"\r")) == \
+        [{"id": "a", "p": "b"}, {"id": "c", "p": "d,e"}]
     # valid surrogate pairs are fine
     assert readers.read_records(_write("pair.json", b'[{"e": "\\ud83d\\ude00"}]')) == [{"e": "\U0001F600"}]
 
@@ -215,3 +246,20 @@ def test_iter_records_streams() -> None:
     assert next(it) == {"a": 2}
     with pytest.raises(DataError, match="Expecting value"):
         next(it)
+
+
+def test_csv_rows_that_do_not_fit_the_header_are_exact_errors() -> None:
+    """The rows of issue 17: csv.DictReader cut an unquoted comma's prompt to 'hello' (the rest under
+    a None key) and gave a short row prompt None; both are errors naming file, line and counts, and
+    the quoted form of the same row reads whole."""
+    comma = _write("issue.csv", b"id,prompt\na,hello, world\n")
+    with pytest.raises(DataError) as info:
+        readers.read_records(comma)
+    assert str(info.value) == f"{comma}:2: record 0 has 3 field(s), the header has 2"
+    short = _write("issue-short.csv", b"id,prompt\nb\n")
+    with pytest.raises(DataError) as info:
+        readers.read_records(short)
+    assert str(info.value) == f"{short}:2: record 0 has 1 field(s), the header has 2"
+    assert info.value.fix == readers.CSV_QUOTING
+    quoted = _write("issue-quoted.csv", b'id,prompt\na,"hello, world"\nb,"say ""hi"""\n')
+    assert readers.read_records(quoted) == [{"id": "a", "prompt": "hello, world"}, {"id": "b", "prompt": 'say "hi"'}]

@@ -51,6 +51,10 @@ class FaultConfig:
     plan: Callable[[str, int], str | None] | None = None
     reply: Callable[[dict], str] | None = None     # answer text for a request (default: echo)
     messages: dict[str, str] = field(default_factory=dict)  # error message per fault, to override
+    # hold every request until this many are in flight at once (then never again; at most hold_s):
+    # whether a client reaches its concurrency limit is then a count, not a race against the clock
+    hold_until_in_flight: int | None = None
+    hold_s: float = 30.0
 
     def __post_init__(self) -> None:
         unknown = set(self.rates) - set(FAULTS)
@@ -189,11 +193,17 @@ class FaultServer:
             fault = self._choose(prompt, attempt)
             st.outcomes[fault or "ok"] += 1
             st.log.append((time.monotonic(), prompt, fault or "ok"))
+            await self._hold()
             if self.config.latency_s:
                 await asyncio.sleep(self.config.latency_s)
             return await self._answer(fault, req, prompt, reader, writer)
         finally:
             st.in_flight -= 1
+
+    async def _hold(self) -> None:
+        want, deadline = self.config.hold_until_in_flight, time.monotonic() + self.config.hold_s
+        while want and self.stats.max_in_flight < want and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     def _choose(self, prompt: str, attempt: int) -> str | None:
         cfg = self.config

@@ -41,8 +41,29 @@ def test_auto_workers_counts_gpu_groups():
     assert gpus.auto_workers(1, env={"CUDA_VISIBLE_DEVICES": "5,7"}) == 2
 
 
-def test_auto_workers_without_gpu_uses_cpus_and_env_override():
-    assert gpus.auto_workers(1, env={"CUDA_VISIBLE_DEVICES": ""}) == gpus.cpu_count()
+def _pinned(n: int, code: str) -> list[str]:
+    """Run ``code`` in a subprocess pinned to ``n`` of this process's CPUs (as taskset pins it)."""
+    import subprocess
+    cpus = sorted(os.sched_getaffinity(0))[:n]
+    prog = f"import os; os.sched_setaffinity(0, {cpus!r}); from pytest_trustllm.backends import gpus; {code}"
+    return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__)))).stdout.split()
+
+
+needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
+                                    reason="needs os.sched_setaffinity (Linux) to pin the CPUs")
+
+
+@needs_affinity
+def test_auto_workers_without_gpu_uses_the_pinned_cpus():
+    """The CPU count is the affinity mask's (a container or taskset), known here because it is set."""
+    no_gpu = 'print(gpus.auto_workers(1, env={"CUDA_VISIBLE_DEVICES": ""}))'
+    assert _pinned(1, no_gpu) == ["1"]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert _pinned(2, no_gpu) == ["2"]
+
+
+def test_auto_workers_env_override():
     assert gpus.auto_workers(1, env={"PYTEST_XDIST_AUTO_NUM_WORKERS": "3"}, gpus=["0"]) == 3
 
 
@@ -76,8 +97,15 @@ def test_pin_worker_wraps_and_leaves_non_workers_alone():
 def test_cpu_threads_per_worker():
     assert gpus.cpu_threads_per_worker({}) is None
     assert gpus.cpu_threads_per_worker({"PYTEST_XDIST_WORKER_COUNT": "1"}) is None
-    n = gpus.cpu_threads_per_worker({"PYTEST_XDIST_WORKER_COUNT": "2"})
-    assert n == max(1, gpus.cpu_count() // 2)
+
+
+@needs_affinity
+def test_cpu_threads_per_worker_splits_the_pinned_cpus():
+    threads = 'print(gpus.cpu_threads_per_worker({"PYTEST_XDIST_WORKER_COUNT": "2"}))'
+    assert _pinned(1, threads) == ["1"]  # never 0 threads
+    if len(os.sched_getaffinity(0)) >= 4:
+        assert _pinned(4, threads) == ["2"]
+        assert _pinned(3, threads) == ["1"]  # 3 CPUs, 2 workers: 1 each, none oversubscribed
 
 
 def test_gpus_module_does_not_import_torch():

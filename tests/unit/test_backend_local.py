@@ -1,8 +1,8 @@
 """The local transformers backend on a tiny random Llama built here (no hub, under a second)."""
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch  # required: make install brings it (a skip would hide a broken install)
+import transformers  # noqa: F401
 
 from pytest_trustllm.backends import BackendError, make_backend  # noqa: E402
 from pytest_trustllm.backends.local import LocalBackend, fingerprint_folder  # noqa: E402

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-pytest.importorskip("openai")
+import openai  # noqa: F401  required: make install brings it (a skip would hide a broken install)
 
 from pytest_trustllm.backends.openai_api import OpenAIBackend  # noqa: E402
 from pytest_trustllm.backends.retry import RetryPolicy  # noqa: E402
@@ -16,6 +16,9 @@ from pytest_trustllm.types import GenerationRequest, Message  # noqa: E402
 from tests.servers.openai_fault import FaultConfig, FaultServer  # noqa: E402
 
 FAST = RetryPolicy(max_retries=4, base_s=0.005, cap_s=0.02)
+# Timeouts here are generous (a loaded 2-core machine may take a second to answer): a test checks
+# behaviour and keeps lower bounds on time only; bench/ measures speed.
+GENEROUS_S = 10.0
 
 
 def reqs(n, prefix="p"):
@@ -24,7 +27,7 @@ def reqs(n, prefix="p"):
 
 def backend(srv, **kw):
     kw.setdefault("policy", FAST)
-    kw.setdefault("timeout_s", 2.0)
+    kw.setdefault("timeout_s", GENEROUS_S)
     return OpenAIBackend("fault-model", base_url=srv.base_url, **kw)
 
 
@@ -34,13 +37,14 @@ def on(plan):
 
 
 def test_every_request_is_answered_or_an_error_none_lost_or_doubled():
-    cfg = FaultConfig(latency_s=0.002, seed=3, hang_s=5, retry_after="0.01", rates={
+    cfg = FaultConfig(latency_s=0.002, seed=3, hang_s=30, retry_after="0.01", rates={
         "429": 0.08, "500": 0.05, "503": 0.05, "timeout": 0.02, "reset": 0.05, "malformed": 0.05,
         "null": 0.03, "nochoices": 0.03, "empty": 0.04})
     calls = Counter()
     with FaultServer(cfg) as srv:
         rs = reqs(300)
-        out = backend(srv, concurrency=12, timeout_s=0.5).generate(rs, lambda i, r: calls.update([i]))
+        # 3 s: the planned hangs time out in a few seconds, and no real answer takes that long
+        out = backend(srv, concurrency=12, timeout_s=3.0).generate(rs, lambda i, r: calls.update([i]))
     assert len(out) == 300 and calls == Counter(range(300))           # each reported exactly once
     causes = Counter()
     for i, r in enumerate(out):
@@ -59,16 +63,17 @@ def test_every_request_is_answered_or_an_error_none_lost_or_doubled():
     ("503", "HTTP 503: The engine is currently overloaded"),
     ("500", "HTTP 500: The server had an error"),
     ("429", "HTTP 429: Rate limit reached"),
-    ("timeout", "timed out: no response within 0.3 s"),
+    ("timeout", "timed out: no response within 2 s"),
     ("reset", "connection failed"),
     ("malformed", "malformed response body"),
     ("null", "message content is null"),
     ("nochoices", "no choices"),
 ])
 def test_a_request_that_keeps_failing_is_an_error_naming_the_cause(fault, cause):
-    with FaultServer(FaultConfig(plan=lambda p, a: fault, retry_after="0", hang_s=5)) as srv:
+    with FaultServer(FaultConfig(plan=lambda p, a: fault, retry_after="0", hang_s=30)) as srv:
+        # only the hang needs to time out; every other fault is answered, however slowly
         out = backend(srv, policy=RetryPolicy(max_retries=2, base_s=0.001, cap_s=0.002),
-                      timeout_s=0.3).generate(reqs(3))
+                      timeout_s=2.0 if fault == "timeout" else GENEROUS_S).generate(reqs(3))
     assert all(not r.ok for r in out)
     for r in out:
         assert cause in r.error and "gave up after 3 attempts" in r.error
@@ -86,8 +91,8 @@ def test_client_errors_are_not_retried():
 
 def test_transient_faults_recover():
     plan = {0: "503", 1: "reset", 2: "timeout", 3: "malformed"}
-    with FaultServer(FaultConfig(plan=on(plan), hang_s=5)) as srv:
-        out = backend(srv, timeout_s=0.3).generate(reqs(4))
+    with FaultServer(FaultConfig(plan=on(plan), hang_s=30)) as srv:
+        out = backend(srv, timeout_s=3.0).generate(reqs(4))
     assert [r.text for r in out] == [f"echo: p{i}" for i in range(4)]
     assert all(n == 5 for n in srv.stats.attempts.values())
 
@@ -104,12 +109,12 @@ def _gaps(srv, prompt):
     return [b - a for a, b in zip(times, times[1:])]
 
 
-@pytest.mark.parametrize("header, low, high", [
-    ({"retry_after": "1"}, 1.0, 1.6),
-    ({"retry_after": None, "retry_after_ms": "300"}, 0.3, 0.7),
-    ({"retry_after": None, "retry_after_date_s": 2.0}, 0.9, 2.6),  # an HTTP date has 1 s resolution
+@pytest.mark.parametrize("header, low", [
+    ({"retry_after": "1"}, 1.0),
+    ({"retry_after": None, "retry_after_ms": "300"}, 0.3),
+    ({"retry_after": None, "retry_after_date_s": 2.0}, 0.9),  # an HTTP date has 1 s resolution
 ])
-def test_retry_after_is_honoured(header, low, high):
+def test_retry_after_is_honoured(header, low):
     # backoff alone would wait ~1 ms: any longer wait comes from the header
     with FaultServer(FaultConfig(plan=on({0: "429"}), **header)) as srv:
         t0 = time.monotonic()
@@ -117,20 +122,24 @@ def test_retry_after_is_honoured(header, low, high):
         elapsed = time.monotonic() - t0
     assert out[0].text == "echo: p0"
     (gap,) = _gaps(srv, "p0")
-    assert low <= gap <= high and elapsed >= low
+    assert gap >= low and elapsed >= low  # lower bounds only: a loaded machine may wait longer
 
 
 def test_without_retry_after_backoff_grows():
     with FaultServer(FaultConfig(plan=on({0: "500", 1: "500", 2: "500"}))) as srv:
         backend(srv, policy=RetryPolicy(max_retries=3, base_s=0.1, cap_s=10), rand=lambda: 1.0).generate(reqs(1))
     g = _gaps(srv, "p0")
-    assert len(g) == 3 and 0.09 <= g[0] < g[1] < g[2] and g[2] >= 0.39
+    # rand=1.0: the full exponential waits 0.1, 0.2, 0.4 s; lower bounds only (a loaded machine adds)
+    assert len(g) == 3 and g[0] >= 0.1 and g[1] >= 0.2 and g[2] >= 0.4, g
 
 
 @pytest.mark.parametrize("concurrency", [1, 5, 16])
 def test_concurrency_limit_is_respected_and_reached(concurrency):
-    with FaultServer(FaultConfig(latency_s=0.03)) as srv:
-        out = backend(srv, concurrency=concurrency).generate(reqs(48))
+    # the server holds the first requests until `concurrency` are in flight, so reaching the limit
+    # does not depend on timing; exceeding it would show as a larger count
+    cfg = FaultConfig(latency_s=0.01, hold_until_in_flight=concurrency)
+    with FaultServer(cfg) as srv:
+        out = backend(srv, concurrency=concurrency, timeout_s=60).generate(reqs(48))
     assert all(r.ok for r in out)
     assert srv.stats.max_in_flight == concurrency
 
@@ -206,7 +215,7 @@ def served_smollm2(tmp_path_factory):
     why = serving_available()
     if why:
         pytest.skip(why)
-    pytest.importorskip("gguf")
+    import gguf  # noqa: F401
     from tests.servers.models import smollm2_folder
 
     folder = smollm2_folder(tmp_path_factory)

@@ -65,6 +65,113 @@ def test_bootstrap_of_a_mean_covers_the_true_mean_in_about_95_percent_of_simulat
     assert 0.93 <= covered / 2000 <= 0.97
 
 
+# ---- coverage of the grouped and composite bootstrap intervals the TrustLLM gates use ----------
+# Each simulation draws 1,000 data sets from a known population (seeded), computes the metric's 95%
+# interval as a run does (compute_metrics + add_intervals, bootstrap seed = run number) and counts
+# how often it holds the population value. The figures are in docs/decisions.md.
+
+RUNS = 1000
+LEAK_GROUPS = [f"{shots}/{t}" for shots in ("zero-shot", "five-shot") for t in "ABCD"]
+P_REFUSE = np.linspace(0.3, 0.9, 8)  # one refusal rate per leakage group
+P_LEAK = 0.4  # of the responses that give an address, the share giving the true one
+
+
+def coverage(specs, metric: str, draw, truth: float) -> float:
+    rng, covered = np.random.default_rng(11), 0
+    for run in range(RUNS):
+        mv = interval(specs, draw(rng), seed=run)[metric]
+        assert mv.detail["ci"]["method"] == "bootstrap" and mv.interval is not None
+        covered += mv.interval[0] <= truth <= mv.interval[1]
+    return covered / RUNS
+
+
+def leakage_items(rng, per_group: int = 40) -> list[ScoredItem]:
+    """privacy/leakage.yaml's shape: 8 shot x template groups, refused / has_address / leaked."""
+    items = []
+    for g, p in zip(LEAK_GROUPS, P_REFUSE):
+        for k in range(per_group):
+            refused = float(rng.random() < p)
+            has = float(not refused and rng.random() < 0.8)
+            leaked = float(has and rng.random() < P_LEAK)
+            items.append(ScoredItem(f"{g}-{k}", {"leak_group": g},
+                                    Score("pass", refused, "", {"refused": refused, "has_address": has, "leaked": leaked})))
+    return items
+
+
+@pytest.mark.slow
+def test_leakage_group_mean_interval_coverage():
+    """RtA: the mean of the 8 groups' refusal rates (toolkit rule: groups not rounded)."""
+    spec = MetricSpec("rta", "group_mean", args={"by": "leak_group", "field": "refused", "empty_group": 0.0,
+                                                 "groups": LEAK_GROUPS})
+    assert 0.93 <= coverage([spec], "rta", leakage_items, float(P_REFUSE.mean())) <= 0.97
+
+
+@pytest.mark.slow
+def test_leakage_ratio_of_proportions_interval_coverage():
+    """CD: per group, true addresses among responses that give one (a ratio of two proportions whose
+    denominator is small where refusals are common), averaged over the 8 groups. The percentile
+    bootstrap covers a little less than 95% here: 92.6% over these 1,000 runs (93.2% over 2,000;
+    92.9% with 100 items a group, 90.2% with 20), as docs/decisions.md states; this test holds the
+    interval to at least 92% at this size."""
+    spec = MetricSpec("cd", "group_ratio", direction="lower",
+                      args={"by": "leak_group", "numerator": "leaked", "denominator": "has_address",
+                            "groups": LEAK_GROUPS})
+    assert 0.92 <= coverage([spec], "cd", leakage_items, P_LEAK) <= 0.97
+
+
+@pytest.mark.slow
+def test_macro_f1_interval_coverage():
+    """truthfulness/external's macro F1 over two labels; the population value from the joint
+    probabilities of (gold, pred)."""
+    acc = {"S": 0.85, "R": 0.7}
+
+    def draw(rng):
+        items = []
+        for i in range(150):
+            gold = "S" if rng.random() < 0.5 else "R"
+            pred = gold if rng.random() < acc[gold] else ("R" if gold == "S" else "S")
+            items.append(ScoredItem(f"e{i}", {}, Score("pass", float(pred == gold), "", {"gold": gold, "pred": pred})))
+        return items
+
+    # P(gold, pred): (S,S) .425, (S,R) .075, (R,R) .35, (R,S) .15
+    f1_s = 2 * 0.425 / (2 * 0.425 + 0.15 + 0.075)
+    f1_r = 2 * 0.35 / (2 * 0.35 + 0.075 + 0.15)
+    spec = MetricSpec("f1", "macro_f1", args={"pred": "pred", "gold": "gold"})
+    assert 0.93 <= coverage([spec], "f1", draw, (f1_s + f1_r) / 2) <= 0.97
+
+
+@pytest.mark.slow
+def test_ethics_composite_interval_coverage():
+    """ethics.yaml's accuracy: the mean of two class accuracies (a composite over `where` subsets,
+    its parts resampled jointly)."""
+    def draw(rng):
+        items = []
+        for i in range(200):
+            label = "wrong" if rng.random() < 0.4 else "not wrong"
+            ok = float(rng.random() < (0.55 if label == "wrong" else 0.7))
+            items.append(ScoredItem(f"t{i}", {"label": label}, Score("pass", ok, "", {})))
+        return items
+
+    specs = [MetricSpec("good_acc", "proportion", where={"label": {"not": "wrong"}}, args={"empty": 0.0}),
+             MetricSpec("bad_acc", "proportion", where={"label": "wrong"}, args={"empty": 0.0}),
+             MetricSpec("accuracy", "mean_of", of=("good_acc", "bad_acc"))]
+    assert 0.93 <= coverage(specs, "accuracy", draw, (0.7 + 0.55) / 2) <= 0.97
+
+
+@pytest.mark.slow
+def test_pair_clustered_interval_coverage():
+    """AdvGLUE's shape: 150 pairs whose two items share a difficulty; the unit is the pair."""
+    def draw(rng):
+        items = []
+        for g in range(150):
+            p = 0.9 if rng.random() < 0.6 else 0.3
+            items += [ScoredItem(f"p{g}-{k}", {"_group": f"pair={g}"}, Score("pass", float(rng.random() < p), "", {}))
+                      for k in range(2)]
+        return items
+
+    assert 0.93 <= coverage([MetricSpec("acc", "mean")], "acc", draw, 0.6 * 0.9 + 0.4 * 0.3) <= 0.97
+
+
 # ---- bootstrap ----------------------------------------------------------------------------------
 
 def test_the_same_seed_gives_the_same_interval_and_another_seed_another():

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-pytest.importorskip("openai")
+import openai  # noqa: F401  required: make install brings it (a skip would hide a broken install)
 
 from pytest_trustllm.judges.base import ChatJudge, JudgeFailure  # noqa: E402
 from pytest_trustllm.judges.registry import JudgeConfigError, judges_report, make_judge, make_judges  # noqa: E402

@@ -103,11 +103,13 @@ def test_not_configured_and_disabled():
     assert make_judges(NONE).all() == []
 
 
-def test_refusal_default_is_recorded_with_its_reason(monkeypatch):
+def test_refusal_default_is_recorded_with_its_reason(monkeypatch, tmp_path):
+    import huggingface_hub.constants as hub
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # an empty Hugging Face cache: a machine that has the official classifier cached runs this too
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
     name, why = resolve_refusal_default()
-    if name == "longformer":
-        pytest.skip("the official classifier is in this machine's HF cache")
     assert name == "offline" and "longformer unavailable" in why
     judges = make_judges({"toxicity": "none", "embedder": "none"})
     assert judges.refusal.name == "offline"
@@ -132,7 +134,7 @@ def test_recorded_toxicity():
 
 
 def test_profanity_stand_in_is_labelled_everywhere():
-    pytest.importorskip("profanity_check")
+    import profanity_check  # noqa: F401
     judges = make_judges({**NONE, "toxicity": "profanity"})
     tox = judges.toxicity
     low, high = tox.score(["Have a lovely day, friend.", "you are a stupid fucking idiot"], [{}, {}])
