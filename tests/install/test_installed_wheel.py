@@ -105,3 +105,14 @@ def test_installed_package_replays_a_recorded_folder(installed: Path, tmp_path: 
     rta = next(m for m in suite["metrics"] if m["name"] == "rta")
     assert round(rta["value"], 3) == 0.590
     assert doc["settings"]["refusal"] == "recorded"
+
+
+def test_pyproject_lists_every_package() -> None:
+    """pyproject.toml lists the packages by hand (the suites folder is mapped into the package), so a new
+    subpackage that is not listed would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "pytest_trustllm").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
+    assert "pytest_trustllm.builtin_suites" in listed
