@@ -119,7 +119,7 @@ class Chunk(pytest.Collector):
                 continue
             results = execute(self.suite, [it.spec for it in members], backend, ctx, cache=rt.cache(),
                               stats=rt.model_stats(model), cap=state.settings.max_new_tokens,
-                              seed=state.settings.seed)
+                              seed=state.settings.seed, budget=rt.budget_guard(model, backend))
             for it, res in zip(members, results):
                 out[it.nodeid] = res
         return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .backends.base import Backend
+from .budget import BUDGET_REACHED, BudgetGuard
 from .cache import ResponseCache
 from .generation import GenerationStats, generate_all
 from .scorers.base import ScoringContext, Unscored, run_scorer
@@ -51,10 +52,11 @@ def execute(
     cap: int | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    budget: BudgetGuard | None = None,
 ) -> list[ItemOutcome]:
     requests = [build_request(suite, it, cap=cap, seed=seed) for it in items]
     try:
-        results = generate_all(backend, requests, cache, stats, progress)
+        results = generate_all(backend, requests, cache, stats, progress, budget)
     except Exception as e:  # noqa: BLE001 - a backend crash errors its items, never loses them
         msg = f"backend {getattr(backend, 'name', '?')} failed: {type(e).__name__}: {e}"
         return [ItemOutcome("error", None, msg, None, None) for _ in items]
@@ -63,6 +65,8 @@ def execute(
     for i, res in enumerate(results):
         if res.ok:
             to_score.append(i)
+        elif res.error == BUDGET_REACHED:  # never generated: skipped, and its gates incomplete
+            outcomes[i] = ItemOutcome("skip", None, BUDGET_REACHED, None, None)
         else:
             outcomes[i] = ItemOutcome("error", None, f"generation failed: {res.error}", None, res)
     if to_score:

@@ -56,6 +56,12 @@ def _shard(v: Any) -> str | None:
     return None if 1 <= k <= n else "needs 1 <= K <= N"
 
 
+def _budget(v: Any) -> str | None:
+    from .budget import budget_check
+
+    return budget_check(v)
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("model", "model to test: gpt-4o, openai:NAME, hf:ID_OR_PATH, smollm2, replay, replay:FILE "
            "(repeat to compare models)", kind="list"),
@@ -98,6 +104,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow-modified-data", "run although data files differ from their pinned checksums", False, "bool"),
     Option("progress", "print generation progress (auto: when generating more than a few items)", "auto",
            "choice", ("auto", "on", "off")),
+    Option("budget", "cap what the run may spend on generation: tokens:N or usd:X (cached responses are free; "
+           "items past the cap are skipped 'budget reached' and a rerun with a larger budget resumes)",
+           kind="str", check=_budget),
+    Option("prices", "JSON or YAML price table (USD per 1M input/output tokens per model) over the shipped one",
+           kind="path"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -152,6 +163,8 @@ class Settings:
     html: str | None = None
     allow_modified_data: bool = False
     progress: str = "auto"
+    budget: str | None = None
+    prices: str | None = None
     suite_dirs: tuple[str, ...] = ("suites",)
     threshold_overrides: tuple[tuple[str, str, str | None, float], ...] = field(default_factory=tuple)
 

@@ -41,6 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
         state.open_cache()
     config.pluginmanager.register(ReportListener(state), "trustllm-reports")
     config.pluginmanager.register(CollectionErrors(), "trustllm-collection-errors")
+    if settings.budget or settings.prices:
+        from .budget_run import BudgetPlugin
+
+        config.pluginmanager.register(BudgetPlugin(state), "trustllm-budget")
     from .scorers import SCORERS
 
     config.hook.pytest_trust_register_scorers(registry=SCORERS)

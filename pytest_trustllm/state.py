@@ -249,6 +249,9 @@ class RunState:
             r["multi_model"] = multi
             suites.append(r)
         extra = _post_process(self, suites)
+        if self.runtime.budget is not None:
+            extra["budget"], lines = self.runtime.budget.results_block(suites, _merge_judges(infos))
+            extra["summary_extra"] = extra.get("summary_extra", []) + lines
         known = {s["id"]: [m["name"] for m in s["metrics"]] for s in suites}
         bad = unknown_overrides(self.overrides, known)
         status, reason = exit_decision(suites, pytest_status, _exit_failures(extra))
