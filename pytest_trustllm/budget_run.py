@@ -67,13 +67,15 @@ class BudgetPlugin:
                                       items: list[pytest.Item]) -> None:
         from .collect import TrustItem
         from .execute import build_request
+        from .repeats import effective_repeats
 
         s = self.state.settings
         by_model: dict[str, list] = {}
         for it in items:
             if isinstance(it, TrustItem) and it.model is not None and not is_free(it.model):
-                by_model.setdefault(it.model, []).append(
-                    build_request(it.suite, it.spec, cap=s.max_new_tokens, seed=s.seed))
+                k = effective_repeats(s.repeats, it.suite.generation.temperature)
+                by_model.setdefault(it.model, []).extend(
+                    build_request(it.suite, it.spec, cap=s.max_new_tokens, seed=s.seed, repeat=r) for r in range(k))
         self.estimate = {}
         for spec, requests in by_model.items():
             count, how = _estimate_counter(spec)

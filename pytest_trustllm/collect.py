@@ -119,7 +119,8 @@ class Chunk(pytest.Collector):
                 continue
             results = execute(self.suite, [it.spec for it in members], backend, ctx, cache=rt.cache(),
                               stats=rt.model_stats(model), cap=state.settings.max_new_tokens,
-                              seed=state.settings.seed, budget=rt.budget_guard(model, backend))
+                              seed=state.settings.seed, budget=rt.budget_guard(model, backend),
+                              repeats=state.settings.repeats)
             for it, res in zip(members, results):
                 out[it.nodeid] = res
         return out
@@ -181,6 +182,10 @@ class TrustItem(pytest.Item):
                 "completion_tokens": gen.completion_tokens,
                 "replayed": str(self.model).split(":")[0] == "replay"},
         }
+        if r is not None and r.repeats:
+            from .repeats import repeat_payloads
+
+            self.trust_payload["repeats"] = repeat_payloads(r.repeats, self.model)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
         if isinstance(excinfo.value, XFAILED):  # no traceback to render: the violation is domain output

@@ -109,6 +109,9 @@ OPTIONS: tuple[Option, ...] = (
            kind="str", check=_budget),
     Option("prices", "JSON or YAML price table (USD per 1M input/output tokens per model) over the shipped one",
            kind="path"),
+    Option("repeats", "generate each item of a sampling suite (temperature > 0) K times with derived seeds; "
+           "an item passes when every repeat passes, items whose repeats disagree are reported as flipping",
+           1, "int", check=_positive),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -165,6 +168,7 @@ class Settings:
     progress: str = "auto"
     budget: str | None = None
     prices: str | None = None
+    repeats: int = 1
     suite_dirs: tuple[str, ...] = ("suites",)
     threshold_overrides: tuple[tuple[str, str, str | None, float], ...] = field(default_factory=tuple)
 

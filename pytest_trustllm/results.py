@@ -39,8 +39,15 @@ class Collector:
 
 def scored_items(payloads: Iterable[Mapping[str, Any]]) -> list[ScoredItem]:
     """Items with a score (pass, violation or dropped) as the metrics see them."""
-    return [ScoredItem(p["id"], p.get("fields") or {}, Score.from_json(p["score"]))
-            for p in payloads if p.get("score") is not None]
+    out: list[ScoredItem] = []
+    for p in payloads:
+        if p.get("repeats"):  # --trust-repeats: every repeat counts, one cluster per item
+            from .repeats import expand
+
+            out.extend(expand(p))
+        elif p.get("score") is not None:
+            out.append(ScoredItem(p["id"], p.get("fields") or {}, Score.from_json(p["score"])))
+    return out
 
 
 def _could_feed(fields: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
@@ -98,7 +105,16 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
                   "skipped": counts.get("skip", 0)},
         "metrics": metrics,
         "records": [_record(p) for p in payloads],
+        **_repeats_block(payloads),
     }
+
+
+def _repeats_block(payloads: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """``repeats`` (consistency, flipping items) only for runs with --trust-repeats > 1."""
+    from .repeats import suite_repeats
+
+    r = suite_repeats(payloads)
+    return {"repeats": r} if r else {}
 
 
 def _record(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,6 +123,8 @@ def _record(p: Mapping[str, Any]) -> dict[str, Any]:
            "score": p.get("score")}
     if p["outcome"] in ("violation", "error"):
         out.update(message=p.get("message"), prompt=p.get("prompt"), response=p.get("response"))
+    if p.get("repeats"):
+        out["repeats"] = p["repeats"]
     gen = p.get("generation")
     if gen:
         out["generation"] = {"cached": gen.get("cached"), "error": gen.get("error"), "replayed": gen.get("replayed"),
@@ -121,8 +139,7 @@ def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     usage: dict[str, dict[str, int]] = {}
     for s in suites:
         u = usage.setdefault(str(s["model"]), {"prompt_tokens": 0, "completion_tokens": 0})
-        for r in s["records"]:
-            gen = r.get("generation")
+        for gen in (g for r in s["records"] for g in _generations(r)):
             if gen is None:
                 continue
             if gen.get("error"):
@@ -136,6 +153,12 @@ def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 u["prompt_tokens"] += gen.get("prompt_tokens", 0)
                 u["completion_tokens"] += gen.get("completion_tokens", 0)
     return {**total, "usage": usage}
+
+
+def _generations(record: Mapping[str, Any]) -> list[Mapping[str, Any] | None]:
+    """A record's responses: one, or one per repeat (--trust-repeats)."""
+    reps = record.get("repeats")
+    return [x.get("generation") for x in reps] if reps else [record.get("generation")]
 
 
 def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:

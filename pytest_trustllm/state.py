@@ -117,7 +117,8 @@ class RunState:
                      f"toxicity={self._shown_default('toxicity')} embedder={self._shown_default('embedder')}")
         extra = [f"{k}={v}" for k, v in (("sample", s.sample), ("seed", s.seed if s.sample else None),
                                           ("shard", s.shard), ("max-new-tokens", s.max_new_tokens),
-                                          ("baseline", s.baseline), ("strict", s.strict or None)) if v]
+                                          ("baseline", s.baseline), ("strict", s.strict or None),
+                                          ("repeats", s.repeats if s.repeats > 1 else None)) if v]
         if extra:
             lines.append("trustllm: " + " ".join(extra))
         return lines
@@ -252,6 +253,11 @@ class RunState:
         if self.runtime.budget is not None:
             extra["budget"], lines = self.runtime.budget.results_block(suites, _merge_judges(infos))
             extra["summary_extra"] = extra.get("summary_extra", []) + lines
+        if self.settings.repeats > 1:
+            from .repeats import summary_lines
+            from .report import label
+
+            extra["summary_extra"] = summary_lines(suites, label) + extra.get("summary_extra", [])
         known = {s["id"]: [m["name"] for m in s["metrics"]] for s in suites}
         bad = unknown_overrides(self.overrides, known)
         status, reason = exit_decision(suites, pytest_status, _exit_failures(extra))
@@ -284,6 +290,10 @@ class RunState:
         if (xmlpath and self.results and self.results["suites"] and self.settings.model
                 and os.path.exists(xmlpath)):
             add_junit_gates(xmlpath, self.results["suites"], _junit_model_props(self.results["model"]))
+            if self.settings.repeats > 1:
+                from .repeats import add_junit_properties
+
+                add_junit_properties(xmlpath, self.results["suites"])
 
     def terminal_summary(self, tr: Any) -> None:
         if not self.results or not self.results["suites"]:
