@@ -112,6 +112,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("repeats", "generate each item of a sampling suite (temperature > 0) K times with derived seeds; "
            "an item passes when every repeat passes, items whose repeats disagree are reported as flipping",
            1, "int", check=_positive),
+    Option("calibration", "attach a refusal judge's calibration figures to the results JSON: a FILE written by "
+           "`python -m pytest_trustllm calibrate --out FILE`, or 'shipped' (the shipped figures of the run's "
+           "refusal classifier)", kind="str"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -169,6 +172,7 @@ class Settings:
     budget: str | None = None
     prices: str | None = None
     repeats: int = 1
+    calibration: str | None = None
     suite_dirs: tuple[str, ...] = ("suites",)
     threshold_overrides: tuple[tuple[str, str, str | None, float], ...] = field(default_factory=tuple)
 

@@ -253,6 +253,11 @@ class RunState:
         if self.runtime.budget is not None:
             extra["budget"], lines = self.runtime.budget.results_block(suites, _merge_judges(infos))
             extra["summary_extra"] = extra.get("summary_extra", []) + lines
+        if self.settings.calibration:
+            from .calibrate import attachment_lines, run_attachment
+
+            extra["calibration"] = run_attachment(self.settings.calibration, self.resolve_refusal())
+            extra["summary_extra"] = extra.get("summary_extra", []) + attachment_lines(extra["calibration"])
         if self.settings.repeats > 1:
             from .repeats import summary_lines
             from .report import label
