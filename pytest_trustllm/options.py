@@ -96,7 +96,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("gate", "gate mode: point (value vs threshold) or confident (the whole 95% interval)", "point",
            "choice", GATE_MODES),
     Option("inconclusive", "what an inconclusive confident gate does", "fail", "choice", INCONCLUSIVE),
-    Option("alpha", "significance level for baseline regressions", 0.05, "float"),
+    Option("alpha", "significance level for baseline regressions and sequential gates", 0.05, "float"),
     Option("baseline", "compare with the per-item outcomes saved at PATH", kind="path"),
     Option("save-baseline", "save per-item outcomes to PATH", kind="path"),
     Option("shard", "run shard K/N of every suite", kind="str", check=_shard),
@@ -115,6 +115,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("calibration", "attach a refusal judge's calibration figures to the results JSON: a FILE written by "
            "`python -m pytest_trustllm calibrate --out FILE`, or 'shipped' (the shipped figures of the run's "
            "refusal classifier)", kind="str"),
+    Option("sequential", "run each suite's items in seeded random order, in batches, and stop generating once "
+           "all its gates are decided by an anytime-valid confidence sequence at --trust-alpha", False, "bool"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -173,6 +175,7 @@ class Settings:
     prices: str | None = None
     repeats: int = 1
     calibration: str | None = None
+    sequential: bool = False
     suite_dirs: tuple[str, ...] = ("suites",)
     threshold_overrides: tuple[tuple[str, str, str | None, float], ...] = field(default_factory=tuple)
 

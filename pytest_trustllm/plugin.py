@@ -45,6 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from .budget_run import BudgetPlugin
 
         config.pluginmanager.register(BudgetPlugin(state), "trustllm-budget")
+    if settings.sequential:
+        from .sequential_run import SequentialPlugin
+
+        config.pluginmanager.register(SequentialPlugin(state), "trustllm-sequential")
     from .scorers import SCORERS
 
     config.hook.pytest_trust_register_scorers(registry=SCORERS)

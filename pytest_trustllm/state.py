@@ -240,6 +240,8 @@ class RunState:
         suites = []
         multi = len(self.settings.model) > 1
         intervals = _interval_fn(self.settings)
+        if self.runtime.sequential is not None:
+            self.runtime.sequential.finalize_payloads(self.collector)
         for file, model, origin, payloads in self.collector.groups():
             try:
                 suite = self.suite_for(file)
@@ -252,6 +254,9 @@ class RunState:
         extra = _post_process(self, suites)
         if self.runtime.budget is not None:
             extra["budget"], lines = self.runtime.budget.results_block(suites, _merge_judges(infos))
+            extra["summary_extra"] = extra.get("summary_extra", []) + lines
+        if self.runtime.sequential is not None:
+            extra["sequential"], lines = self.runtime.sequential.results_block(suites)
             extra["summary_extra"] = extra.get("summary_extra", []) + lines
         if self.settings.calibration:
             from .calibrate import attachment_lines, run_attachment
