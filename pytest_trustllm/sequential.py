@@ -131,18 +131,31 @@ def per_item_form(spec: Any) -> bool:
 
 
 def observation(spec: Any, payload: Mapping[str, Any]) -> float | None:
-    """What one item tells a per-item metric: its value, or None (not selected, dropped, unscored)."""
+    """What one item tells a per-item metric: its value, or None (not selected, dropped, unscored).
+    Under --trust-repeats, the mean over its scored repeats (an item is one unit, as in the intervals)."""
+    if payload.get("repeats"):
+        xs = [x for x in (_one(spec, payload, r.get("outcome"), r.get("score")) for r in payload["repeats"])
+              if x is not None]
+        return sum(xs) / len(xs) if xs else None
+    return _one(spec, payload, payload.get("outcome"), payload.get("score"))
+
+
+def _one(spec: Any, payload: Mapping[str, Any], outcome: str | None, score: Any) -> float | None:
     from .metrics.core import field_of, matches
     from .types import Score, ScoredItem
 
-    if payload.get("outcome") not in ("pass", "violation") or payload.get("score") is None:
+    if outcome not in ("pass", "violation") or score is None:
         return None
-    item = ScoredItem(payload["id"], payload.get("fields") or {}, Score.from_json(payload["score"]))
+    item = ScoredItem(payload["id"], payload.get("fields") or {}, Score.from_json(score))
     if spec.where and not matches(item, spec.where):
         return None
     f = spec.args.get("field")
     v = item.score.value if f is None else field_of(item, f)
-    return None if v is None else float(v)
+    if v is None:
+        return None
+    if not isinstance(v, (int, float)):  # bools count as 0 and 1, as in the reductions
+        raise ValueError(f"an item value {v!r} is not a number")
+    return float(v)
 
 
 # -- one suite's gates, followed batch by batch -----------------------------------------------
@@ -168,6 +181,16 @@ class GateMonitor:
             self.reason = f"threshold {self.threshold:g} outside the metric's range"
             return
         self.test = BettingTest(t, self.alpha)
+
+    def observe(self, payload: Mapping[str, Any]) -> None:
+        if self.test is None or self.verdict is not None:
+            return
+        try:
+            x = observation(self.spec, payload)
+        except ValueError as e:  # not a mean of numbers after all: run to the end
+            self.test, self.reason = None, str(e)
+            return
+        self.add(x)
 
     def add(self, x: float | None) -> None:
         if x is None or self.test is None or self.verdict is not None:
@@ -204,10 +227,14 @@ class SuiteMonitor:
     next_chunk: int = 0
     consumed: int = 0  # items fed so far (whole batches)
     decided_after: int | None = None
+    unscored: int = 0  # items skipped for want of a judge: their metrics would be incomplete
 
     @property
     def can_stop(self) -> bool:
-        return bool(self.gates) and all(g.test is not None or g.verdict is not None for g in self.gates)
+        """Only when every gate can be decided early and no item went unscored (a suite whose items
+        need a judge the run lacks runs to the end and keeps today's incomplete verdicts)."""
+        return (bool(self.gates) and not self.unscored
+                and all(g.test is not None or g.verdict is not None for g in self.gates))
 
     def add(self, payload: Mapping[str, Any]) -> int | None:
         """Take one item's payload; returns the number of items after which every gate was decided,
@@ -219,8 +246,10 @@ class SuiteMonitor:
                and len(self.chunks.get(self.next_chunk, {})) >= self.sizes[self.next_chunk]):
             members = sorted(self.chunks[self.next_chunk].values(), key=lambda p: p["seq"]["pos"])
             for p in members:
+                if p.get("outcome") == "skip":
+                    self.unscored += 1
                 for g in self.gates:
-                    g.add(observation(g.spec, p))
+                    g.observe(p)
             self.consumed += len(members)
             self.next_chunk += 1
             verdicts = [g.decide() for g in self.gates]

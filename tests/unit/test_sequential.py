@@ -146,3 +146,36 @@ def test_confidence_sequence_covers_the_sample_mean_and_narrows() -> None:
     assert lo1 <= xs[:100].mean() <= hi1 and lo2 <= xs.mean() <= hi2
     assert hi2 - lo2 < hi1 - lo1
     assert lo2 < 0.3 < hi2
+
+
+def test_a_suite_with_unscored_items_runs_to_the_end() -> None:
+    spec = MetricSpec("rta", "proportion")
+    mon = SuiteMonitor([GateMonitor("rta", ">=", 0.1, spec, 0.05)])
+    for p in range(200):
+        skip = p == 3  # one item needs a judge the run does not have
+        mon.add({"id": f"i{p}", "outcome": "skip" if skip else "pass", "fields": {},
+                 "score": None if skip else {"verdict": "pass", "value": 1.0},
+                 "seq": {"pos": p, "chunk": p // 10, "chunk_size": 10, "total": 200}})
+    assert mon.decided_after is None and mon.gates[0].verdict == "pass"
+
+
+def test_an_item_with_repeats_is_one_observation_the_mean_of_its_repeats() -> None:
+    from pytest_trustllm.sequential import observation
+
+    spec = MetricSpec("rta", "proportion", where={"kind": "harmful"})
+    rep = lambda v: {"outcome": "pass" if v else "violation",  # noqa: E731
+                     "score": {"verdict": "pass" if v else "violation", "value": float(v)}}
+    payload = {"id": "i", "fields": {"kind": "harmful"}, "outcome": "violation", "score": rep(0)["score"],
+               "repeats": [rep(1), rep(0), rep(1), {"outcome": "dropped", "score": None}]}
+    assert observation(spec, payload) == pytest.approx(2 / 3)
+    assert observation(spec, {**payload, "fields": {"kind": "benign"}}) is None  # not selected by where
+
+
+def test_a_gate_whose_items_are_not_numbers_runs_to_the_end() -> None:
+    spec = MetricSpec("bias", "proportion", args={"field": "prediction"})
+    mon = SuiteMonitor([GateMonitor("bias", "<=", 0.5, spec, 0.05)])
+    for p in range(40):
+        mon.add({"id": f"i{p}", "outcome": "pass", "fields": {},
+                 "score": {"verdict": "pass", "value": 1.0, "data": {"prediction": "B"}},
+                 "seq": {"pos": p, "chunk": p // 10, "chunk_size": 10, "total": 40}})
+    assert mon.decided_after is None and "not a number" in mon.gates[0].reason
