@@ -178,8 +178,6 @@ def _estimate_counter(spec: str):
         try:
             from transformers import AutoTokenizer
 
-            from .types import GenerationRequest  # noqa: F401
-
             tok = AutoTokenizer.from_pretrained(arg)
         except Exception:  # noqa: BLE001 - no tokenizer here: the approximation says so
             tok = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import pytest
 

@@ -126,3 +126,22 @@ def test_usd_coster_and_estimate() -> None:
     # "question N" is 10 characters: 3 tokens + 4 for the turn + 3 to prime the reply
     assert e["prompt_tokens"] == 4 * 10 and e["completion_tokens_max"] == 80
     assert e["usd_max"] == pytest.approx((40 * 2.0 + 80 * 8.0) / 1e6)
+
+
+def test_a_local_model_is_counted_with_its_own_tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from pytest_trustllm.backends.local import LocalBackend
+    from pytest_trustllm.budget import token_counter
+    from pytest_trustllm.budget_run import _estimate_counter
+    from tests.servers.tiny_llama import build_tiny_llama
+
+    monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(tmp_path / "modelcache"))
+    folder = build_tiny_llama(tmp_path / "model")
+    before, how = _estimate_counter(f"hf:{folder}")  # before the run: the tokenizer files only
+    assert how == "model tokenizer"
+    during, how = token_counter(LocalBackend(str(folder), batch_size=2))  # while generating: the backend's
+    assert how == "model tokenizer"
+    req = GenerationRequest((Message("user", "the quick brown fox jumps over the lazy dog"),), 0.0, 8)
+    assert before(req) == during(req) > 0
+    assert before(req) != approx_prompt_tokens(req.messages)  # a real count, not the approximation
+    assert _estimate_counter("openai:m")[1].startswith("approximation")
