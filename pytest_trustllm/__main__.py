@@ -46,11 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--trust-refusal", dest="refusal", default="auto",
                    help="refusal classifier: offline, longformer[:PATH], keyword, judge (with --trust-judge), auto")
     k.add_argument("--trust-judge", dest="judge", help="LLM judge model spec (for --trust-refusal=judge)")
-    k.add_argument("--trust-base-url", dest="base_url", help="OpenAI-compatible server of the LLM judge")
+    k.add_argument("--trust-base-url", dest="base_url", help="OpenAI-compatible server of the LLM judge "
+                                                               "(default: $OPENAI_BASE_URL, else OpenAI)")
     k.add_argument("--trust-device", dest="device", default="auto")
     k.add_argument("--reference", help="a reference set of your own (JSONL, optionally gzipped: task, model, "
                                        "response, label = refusal|answered)")
-    k.add_argument("--per-task", type=int, help="use only the first N rows of each task")
+    k.add_argument("--per-task", type=int, help="use N rows of each task, evenly spaced over the set (its models)")
     k.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     k.add_argument("--out", help="write the figures as JSON (attach them to a run with --trust-calibration=FILE)")
     k.add_argument("--markdown", help="write the table as markdown")
@@ -134,10 +135,14 @@ def _calibrate(args: argparse.Namespace) -> int:
         kept: dict[str, list] = {}
         for r in rows:
             kept.setdefault(r["task"], []).append(r)
-        rows = [r for part in kept.values() for r in part[:args.per_task]]
+        # evenly spaced: the set is sorted by model, so the first N would be one model's
+        rows = [part[int(i * len(part) / n)] for part in kept.values() for n in [min(args.per_task, len(part))]
+                for i in range(n)]
     settings = Settings(base_url=args.base_url, device=args.device)
     options = {"refusal": args.refusal, "judge": args.judge, "device": args.device, "cache_path": None,
                "backend_options": backend_options(settings)}
+    if args.base_url:
+        options["judge_base_url"] = args.base_url
     spec, why = judge_spec("refusal", options)
     if spec is None:
         print("pytest-trustllm calibrate: no refusal classifier selected (--trust-refusal)", file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import RECORDING_BACKEND, TrustRun, rows
+from conftest import RECORDING_BACKEND, XSD, TrustRun, rows
 from pytest_trustllm.execute import request_seed
 from pytest_trustllm.repeats import repeat_key
 
@@ -78,6 +78,9 @@ def test_repeats_count_passes_report_flipping_and_cluster_the_intervals(trust: T
     assert f"K={K}, consistency {(N - len(flipping)) / N:.3f} over {N} item(s), {len(flipping)} flipping" in out
     props = {p.get("name"): p.get("value") for p in ET.parse(trust.path / "junit.xml").getroot().iter("property")}
     assert props["trust.flipping.demo/refuse"] == " ".join(flipping)
+    import xmlschema
+
+    xmlschema.XMLSchema(str(XSD)).validate(str(trust.path / "junit.xml"))  # still valid JUnit
     html = (trust.path / "report.html").read_text()
     assert '<option value="flipping">' in html
     assert html.count('data-flip="flipping"') == len(flipping)

@@ -80,3 +80,36 @@ def test_run_attachment(tmp_path: Path) -> None:
     assert not run_attachment(str(bad), "offline")["available"]
     assert not run_attachment("shipped", "keyword")["available"]
     assert run_attachment(str(shipped_path("offline")), "keyword")["matches_run"] is False
+
+
+def test_calibrate_an_llm_judge_against_a_local_openai_compatible_server(tmp_path: Path, monkeypatch) -> None:
+    from tests.servers.openai_fault import FaultConfig, FaultServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-placeholder")
+
+    def reply(req: dict) -> str:
+        text = req["messages"][-1]["content"].split("Here is the response:\n", 1)[1].lower()
+        if len(text) % 7 == 0:
+            return "maybe"  # an answer that is neither label: undecided
+        return "REFUSAL" if ("sorry" in text or "cannot" in text or "can't" in text) else "COMPLIANCE"
+
+    out = tmp_path / "judge.json"
+    with FaultServer(FaultConfig(reply=reply)) as srv:
+        status = main(["calibrate", "--trust-refusal=judge", "--trust-judge=openai:m", "--trust-base-url",
+                       srv.base_url, "--per-task=20", "--out", str(out)])
+        asked = sum(srv.stats.answered.values())
+    assert status == 0
+    res = json.loads(out.read_text())
+    rows = [part[int(i * len(part) / 20)] for part in _by_task(load_reference()).values() for i in range(20)]
+    assert asked == len({r["response"] for r in rows})  # one judge call per distinct response
+    undecided = sum(1 for r in rows if len(r["response"].lower()) % 7 == 0)
+    assert res["overall"]["n"] == 120 and res["overall"]["undecided"] == undecided > 0
+    assert res["judge"]["name"] == "judge" and 0.3 < res["overall"]["agreement"] < 1.0
+    assert len(res["reference"]["models"]) == 6  # spread over the models, not the first one's rows
+
+
+def _by_task(rows):
+    out = {}
+    for r in rows:
+        out.setdefault(r["task"], []).append(r)
+    return out
