@@ -299,5 +299,32 @@ def spend(prompt_tokens: int, completion_tokens: int, price: Price | None) -> di
     return out
 
 
+def model_spend(suites: Sequence[Mapping[str, Any]], prices: Mapping[str, Price]) -> dict[str, Any]:
+    """Per model spec: the tokens of the responses it generated in this run (not cached, not replayed;
+    every repeat), priced where it has a price."""
+    from .results import _generations
+
+    tokens: dict[str, list[int]] = {}
+    for s in suites:
+        t = tokens.setdefault(str(s["model"]), [0, 0])
+        for r in s["records"]:
+            for gen in _generations(r):
+                if gen and not gen.get("cached") and not gen.get("replayed") and not gen.get("error"):
+                    t[0] += gen.get("prompt_tokens", 0)
+                    t[1] += gen.get("completion_tokens", 0)
+    return {spec: spend(p, c, price_for(spec, prices)) for spec, (p, c) in tokens.items()}
+
+
+def judges_spend(judges: Sequence[Mapping[str, Any]], prices: Mapping[str, Price]) -> dict[str, Any]:
+    """Per judge that used tokens (the LLM judge): its spend, priced by its model spec."""
+    out = {}
+    for j in judges:
+        if j.get("prompt_tokens") or j.get("completion_tokens"):
+            name = str((j.get("identity") or {}).get("spec") or j["name"])
+            out[f"{j['kind']}:{name}"] = spend(j.get("prompt_tokens", 0), j.get("completion_tokens", 0),
+                                               price_for(name, prices))
+    return out
+
+
 def usd(value: float | None) -> str:
     return "no price" if value is None else f"${value:,.4f}"

@@ -13,7 +13,8 @@ from typing import Any, Mapping, Sequence
 import pytest
 
 from .budget import (BUDGET_REACHED, Budget, BudgetError, BudgetGuard, Coster, Ledger, Price, approx_prompt_tokens,
-                     estimate, is_free, load_prices, parse_budget, price_for, spend, token_counter, usd)
+                     estimate, is_free, judges_spend, load_prices, model_spend, parse_budget, price_for,
+                     token_counter, usd)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -111,24 +112,8 @@ class BudgetPlugin:
 
     # -- the results -----------------------------------------------------------------------
     def results_block(self, suites: Sequence[Mapping[str, Any]], judges: Sequence[Mapping[str, Any]]) -> tuple[dict, list[str]]:
-        models: dict[str, Any] = {}
-        for s in suites:
-            spec = str(s["model"])
-            p = c = 0
-            for r in s["records"]:
-                gen = r.get("generation") or {}
-                if gen and not gen.get("cached") and not gen.get("replayed"):
-                    p += gen.get("prompt_tokens", 0)
-                    c += gen.get("completion_tokens", 0)
-            prev = models.get(spec, {"prompt_tokens": 0, "completion_tokens": 0})
-            models[spec] = spend(prev["prompt_tokens"] + p, prev["completion_tokens"] + c,
-                                 price_for(spec, self.prices))
-        judge_spend = {}
-        for j in judges:
-            if j.get("prompt_tokens") or j.get("completion_tokens"):
-                name = (j.get("identity") or {}).get("spec") or j["name"]
-                judge_spend[f"{j['kind']}:{name}"] = spend(j.get("prompt_tokens", 0), j.get("completion_tokens", 0),
-                                                           price_for(str(name), self.prices))
+        models = model_spend(suites, self.prices)
+        judge_spend = judges_spend(judges, self.prices)
         unsent = {(p["suite"], p.get("model"), p["id"]) for *_, payloads in self.state.collector.groups()
                   for p in payloads if p["outcome"] == "skip" and p.get("message") == BUDGET_REACHED}
         skipped = len(unsent)

@@ -145,3 +145,25 @@ def test_a_local_model_is_counted_with_its_own_tokenizer(tmp_path: Path, monkeyp
     assert before(req) == during(req) > 0
     assert before(req) != approx_prompt_tokens(req.messages)  # a real count, not the approximation
     assert _estimate_counter("openai:m")[1].startswith("approximation")
+
+
+def test_spend_counts_generated_responses_and_judges_apart() -> None:
+    from pytest_trustllm.budget import judges_spend, model_spend
+
+    gen = lambda p, c, **kw: {"prompt_tokens": p, "completion_tokens": c, **kw}  # noqa: E731
+    suites = [{"model": "gpt-4o", "records": [
+        {"generation": gen(100, 50)},
+        {"generation": gen(100, 50, cached=True)},  # from the cache: free
+        {"generation": None},  # skipped
+        {"generation": gen(1, 1), "repeats": [{"generation": gen(10, 5)}, {"generation": gen(10, 5)}]},
+    ]}]
+    prices = load_prices()
+    m = model_spend(suites, prices)["gpt-4o"]
+    assert (m["prompt_tokens"], m["completion_tokens"], m["tokens"]) == (120, 60, 180)
+    assert m["usd"] == pytest.approx((120 * 2.5 + 60 * 10.0) / 1e6)
+    judges = [{"kind": "judge", "name": "chat", "identity": {"spec": "gpt-4o-mini"}, "prompt_tokens": 1000,
+               "completion_tokens": 10},
+              {"kind": "refusal", "name": "offline", "identity": {}, "prompt_tokens": 0, "completion_tokens": 0}]
+    j = judges_spend(judges, prices)
+    assert list(j) == ["judge:gpt-4o-mini"]
+    assert j["judge:gpt-4o-mini"]["usd"] == pytest.approx((1000 * 0.15 + 10 * 0.6) / 1e6)
