@@ -4,6 +4,7 @@
                           [--root DIR] [--html PATH] [--save-baseline PATH] [--allow-partial]
     pytest-trustllm html RESULTS.json OUT.html
     pytest-trustllm cache-check CACHE.sqlite [...]
+    pytest-trustllm calibrate --trust-refusal=NAME [--trust-judge=SPEC] [--out FILE.json] [--markdown FILE.md]
 
 ``merge`` exits with the merged run's status (0 when every gate passed), as pytest would have;
 ``cache-check`` exits 0 when every response cache file is sound (it never changes them).
@@ -51,6 +52,24 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("out", metavar="OUT.html")
     c = sub.add_parser("cache-check", help="check response cache files (SQLite integrity, schema, rows) read-only")
     c.add_argument("caches", metavar="CACHE.sqlite", nargs="+")
+    k = sub.add_parser("calibrate", help="a refusal classifier or LLM judge against the official Longformer labels "
+                                         "of the bundled reference set: agreement, Cohen's kappa, RtA bias",
+                       description="Runs the refusal classifier over the bundled reference set (recorded TrustLLM "
+                                   "responses with the official Longformer labels) and reports agreement, Cohen's "
+                                   "kappa and the per-task refusal-rate bias with 95% intervals.")
+    k.add_argument("--trust-refusal", dest="refusal", default="auto",
+                   help="refusal classifier: offline, longformer[:PATH], keyword, judge (with --trust-judge), auto")
+    k.add_argument("--trust-judge", dest="judge", help="LLM judge model spec (for --trust-refusal=judge)")
+    k.add_argument("--trust-base-url", dest="base_url", help="OpenAI-compatible server of the LLM judge "
+                                                               "(default: $OPENAI_BASE_URL, else OpenAI)")
+    k.add_argument("--trust-device", dest="device", default="auto")
+    k.add_argument("--reference", help="a reference set of your own (JSONL, optionally gzipped: task, model, "
+                                       "response, label = refusal|answered)")
+    k.add_argument("--per-task", type=int, help="use N rows of each task, evenly spaced over the set (its models)")
+    k.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    k.add_argument("--out", help="write the figures as JSON (attach them to a run with --trust-calibration=FILE)")
+    k.add_argument("--markdown", help="write the table as markdown")
+    k.add_argument("--note", help="a note kept with the figures (e.g. that the judge was trained on these responses)")
     return p
 
 
@@ -113,9 +132,64 @@ def _cache_check(args: argparse.Namespace) -> int:
     return check(args.caches)
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from .calibrate import calibrate, load_reference, table_lines
+    from .judges.registry import JudgeConfigError, judge_spec, make_judge
+    from .runtime import backend_options
+    from .options import Settings
+
+    try:
+        rows = load_reference(args.reference)
+    except (OSError, ValueError) as e:
+        print(f"pytest-trustllm calibrate: cannot read the reference set: {e}", file=sys.stderr)
+        return 4
+    if args.per_task:
+        kept: dict[str, list] = {}
+        for r in rows:
+            kept.setdefault(r["task"], []).append(r)
+        # evenly spaced: the set is sorted by model, so the first N would be one model's
+        rows = [part[int(i * len(part) / n)] for part in kept.values() for n in [min(args.per_task, len(part))]
+                for i in range(n)]
+    settings = Settings(base_url=args.base_url, device=args.device)
+    options = {"refusal": args.refusal, "judge": args.judge, "device": args.device, "cache_path": None,
+               "backend_options": backend_options(settings)}
+    if args.base_url:
+        options["judge_base_url"] = args.base_url
+    spec, why = judge_spec("refusal", options)
+    if spec is None:
+        print("pytest-trustllm calibrate: no refusal classifier selected (--trust-refusal)", file=sys.stderr)
+        return 4
+    options["refusal"] = spec
+    try:
+        judge = make_judge("refusal", options)
+        if judge is None:
+            print(f"pytest-trustllm calibrate: refusal classifier {spec!r} is not available ({why})", file=sys.stderr)
+            return 4
+        result = calibrate(judge, rows, seed=args.seed)
+        if args.note:
+            result["note"] = args.note
+    except JudgeConfigError as e:
+        print(f"pytest-trustllm calibrate: {e}", file=sys.stderr)
+        return 4
+    lines = table_lines(result) + ([f"", f"Note: {args.note}"] if args.note else [])
+    print("\n".join(lines))
+    if args.out:
+        from .report import write_json_atomic
+
+        write_json_atomic(args.out, result)
+        print(f"calibration JSON: {args.out}")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return {"merge": _merge, "html": _html, "cache-check": _cache_check}[args.command](args)
+    return {"merge": _merge, "html": _html, "cache-check": _cache_check,
+            "calibrate": _calibrate}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ class SuiteFile(pytest.File):
             # twin) keep the same records, so the response cache serves both.
             items = sample_items(items, state.settings.sample, f"{state.settings.seed}:{suite.data}",
                                  suite.record.stratify)
+        if state.runtime.sequential is not None:
+            items = state.runtime.sequential.order(suite, items, state.settings.seed)
         for m in suite.all_markers:
             state.register_marker(m, f"TrustLLM {suite.dimension} task" if m != suite.dimension else "")
             self.add_marker(m)  # items inherit it: -m matches markers up the node chain
@@ -111,7 +113,13 @@ class Chunk(pytest.Collector):
         by_model: dict[str, list[TrustItem]] = {}
         for it in mine:
             by_model.setdefault(it.model, []).append(it)
+        seq = rt.sequential
         for model, members in by_model.items():
+            n = seq.decided(self.suite.id, model) if seq is not None else None
+            if n is not None:  # the suite's gates are decided: this batch is not needed
+                for it in members:
+                    out[it.nodeid] = ItemOutcome("skip", None, f"gate decided after {n} items", None, None)
+                continue
             ctx = ScoringContext(rules=state.settings.rules, judges=rt.judges())
             try:
                 backend = rt.backend(model)
@@ -122,7 +130,8 @@ class Chunk(pytest.Collector):
                 continue
             results = execute(self.suite, [it.spec for it in members], backend, ctx, cache=rt.cache(),
                               stats=rt.model_stats(model), cap=state.settings.max_new_tokens,
-                              seed=state.settings.seed)
+                              seed=state.settings.seed, budget=rt.budget_guard(model, backend),
+                              repeats=state.settings.repeats)
             for it, res in zip(members, results):
                 out[it.nodeid] = res
         return out
@@ -184,6 +193,13 @@ class TrustItem(pytest.Item):
                 "completion_tokens": gen.completion_tokens,
                 "replayed": str(self.model).split(":")[0] == "replay"},
         }
+        seq = state_seq(self)
+        if seq is not None:
+            self.trust_payload["seq"] = seq
+        if r is not None and r.repeats:
+            from .repeats import repeat_payloads
+
+            self.trust_payload["repeats"] = repeat_payloads(r.repeats, self.model)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> str:
         if isinstance(excinfo.value, XFAILED):  # no traceback to render: the violation is domain output
@@ -208,6 +224,14 @@ class TrustItem(pytest.Item):
 
 
 XFAILED = pytest.xfail.Exception
+
+
+def state_seq(item: TrustItem) -> dict[str, Any] | None:
+    """Where the item stands in its suite's sequential order (--trust-sequential), else None."""
+    from .plugin import run_state
+
+    seq = run_state(item.config).runtime.sequential
+    return seq.seq_info(item.suite.id, item.spec.id) if seq is not None else None
 
 
 def _skip(reason: str) -> None:

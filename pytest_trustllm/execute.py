@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .backends.base import Backend
+from .budget import BUDGET_REACHED, BudgetGuard
 from .cache import ResponseCache
 from .generation import GenerationStats, generate_all
 from .scorers.base import ScoringContext, Unscored, run_scorer
+from .repeats import effective_repeats, repeat_key, summarize
 from .suite.records import ItemSpec, public_record
 from .suite.schema import SuiteSpec
 from .types import GenerationRequest, GenerationResult, Message, Score
@@ -22,6 +24,7 @@ class ItemOutcome:
     message: str
     response: str | None
     generation: GenerationResult | None
+    repeats: tuple["ItemOutcome", ...] = ()  # --trust-repeats=K > 1: each repeat's own outcome
 
 
 def request_seed(seed: int, item_id: str) -> int:
@@ -29,14 +32,14 @@ def request_seed(seed: int, item_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{item_id}".encode()).digest()[:4], "big")
 
 
-def build_request(suite: SuiteSpec, item: ItemSpec, *, cap: int | None, seed: int) -> GenerationRequest:
+def build_request(suite: SuiteSpec, item: ItemSpec, *, cap: int | None, seed: int, repeat: int = 0) -> GenerationRequest:
     gen = suite.generation
     messages = []
     if gen.system_prompt:
         messages.append(Message("system", gen.system_prompt))
     messages.append(Message("user", item.prompt))
     max_new = min(gen.max_new_tokens, cap) if cap else gen.max_new_tokens
-    return GenerationRequest(tuple(messages), gen.temperature, max_new, request_seed(seed, item.id),
+    return GenerationRequest(tuple(messages), gen.temperature, max_new, request_seed(seed, repeat_key(item.id, repeat)),
                              record=item.record, key=item.id)
 
 
@@ -51,18 +54,46 @@ def execute(
     cap: int | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    budget: BudgetGuard | None = None,
+    repeats: int = 1,
 ) -> list[ItemOutcome]:
-    requests = [build_request(suite, it, cap=cap, seed=seed) for it in items]
+    k = effective_repeats(repeats, suite.generation.temperature)
+    requests = [build_request(suite, it, cap=cap, seed=seed, repeat=r) for r in range(k) for it in items]
     try:
-        results = generate_all(backend, requests, cache, stats, progress)
+        results = generate_all(backend, requests, cache, stats, progress, budget)
     except Exception as e:  # noqa: BLE001 - a backend crash errors its items, never loses them
         msg = f"backend {getattr(backend, 'name', '?')} failed: {type(e).__name__}: {e}"
         return [ItemOutcome("error", None, msg, None, None) for _ in items]
+    n = len(items)
+    # each repeat is scored as a whole batch: group rules see whole groups within one repeat
+    per_repeat = [_score(suite, items, results[r * n:(r + 1) * n], ctx) for r in range(k)]
+    if k == 1:
+        return per_repeat[0]
+    return [combine_repeats([per_repeat[r][i] for r in range(k)]) for i in range(n)]
+
+
+def combine_repeats(reps: Sequence[ItemOutcome]) -> ItemOutcome:
+    """One item's outcome from its repeats' (see ``repeats``): shown score and response are the
+    first violating repeat's, else the first repeat's."""
+    skipped = next((r for r in reps if r.outcome == "skip"), None)
+    if skipped is not None:  # a repeat never scored (budget reached, no judge): the item is not complete
+        return skipped
+    summary = summarize([r.outcome for r in reps])
+    shown = next((r for r in reps if r.outcome == summary.outcome), reps[0])
+    detail = f": {shown.message}" if shown.message and summary.outcome in ("violation", "error") else ""
+    return ItemOutcome(summary.outcome, shown.score, summary.message() + detail, shown.response, reps[0].generation,
+                       tuple(reps))
+
+
+def _score(suite: SuiteSpec, items: Sequence[ItemSpec], results: Sequence[GenerationResult],
+           ctx: ScoringContext) -> list[ItemOutcome]:
     outcomes: list[ItemOutcome | None] = [None] * len(items)
     to_score: list[int] = []
     for i, res in enumerate(results):
         if res.ok:
             to_score.append(i)
+        elif res.error == BUDGET_REACHED:  # never generated: skipped, and its gates incomplete
+            outcomes[i] = ItemOutcome("skip", None, BUDGET_REACHED, None, None)
         else:
             outcomes[i] = ItemOutcome("error", None, f"generation failed: {res.error}", None, res)
     if to_score:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
 from .backends.base import Backend
+from .budget import BUDGET_REACHED, BudgetGuard
 from .cache import ResponseCache, request_key
 from .types import GenerationRequest, GenerationResult
 
@@ -26,6 +27,8 @@ class GenerationStats:
     completion_tokens: int = 0
 
     def add(self, result: GenerationResult) -> None:
+        if result.error == BUDGET_REACHED:  # never sent
+            return
         if not result.ok:
             self.errors += 1
         elif result.cached:
@@ -137,9 +140,11 @@ def generate_all(
     cache: ResponseCache | None = None,
     stats: GenerationStats | None = None,
     progress: Callable[[int], None] | None = None,
+    budget: BudgetGuard | None = None,
 ) -> list[GenerationResult]:
     """Answer every request, in order. Identical requests are generated once; each successful
-    response is stored in the cache as soon as the backend hands it over."""
+    response is stored in the cache as soon as the backend hands it over. Under a run budget, the
+    requests it does not admit are answered ``budget reached`` and never sent."""
     cacheable = getattr(backend, "cacheable", True)
     use_cache = cache is not None and cacheable
     keys = [request_key(backend.identity, r) for r in requests]
@@ -165,8 +170,8 @@ def generate_all(
 
     cache_failed: list[str] = []
 
-    def on_result(j: int, res: GenerationResult) -> None:
-        i = todo[j]
+    def on_result(wave: list[int], j: int, res: GenerationResult) -> None:
+        i = wave[j]
         if i in seen:
             return
         seen.add(i)
@@ -182,13 +187,30 @@ def generate_all(
         if progress:
             progress(1)
 
-    if todo:
-        out = backend.generate([requests[i] for i in todo], on_result)
-        if len(out) != len(todo):
+    def run_wave(wave: list[int]) -> None:
+        out = backend.generate([requests[i] for i in wave], lambda j, res: on_result(wave, j, res))
+        if len(out) != len(wave):
             raise RuntimeError(f"backend {getattr(backend, 'name', backend)!r} returned {len(out)} results "
-                               f"for {len(todo)} requests")
+                               f"for {len(wave)} requests")
         for j, res in enumerate(out):
-            on_result(j, res)
+            on_result(wave, j, res)
+
+    if budget is None:
+        if todo:
+            run_wave(todo)
+    else:
+        # in waves: each admits what fits at worst, and books what it really cost before the next
+        while todo:
+            n, reserved = budget.admit([requests[i] for i in todo])
+            if n == 0:
+                for i in todo:
+                    results[i] = GenerationResult(None, BUDGET_REACHED)
+                break
+            wave, todo = todo[:n], todo[n:]
+            try:
+                run_wave(wave)
+            finally:  # a crashed wave still books what it spent
+                budget.settle(reserved, [(requests[i], results[i]) for i in wave if results[i] is not None])
     for i, k in enumerate(keys):  # fill duplicates from their first occurrence
         if results[i] is None:
             src = results[first[k]]

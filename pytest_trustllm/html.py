@@ -249,7 +249,7 @@ JS = """
     var s = fs.value, v = fv.value, q = ft.value.toLowerCase(), n = 0;
     rows.forEach(function (r) {
       var ok = (!s || r.getAttribute('data-suite') === s) &&
-               (!v || r.getAttribute('data-verdict') === v || (v === 'regressed' && r.getAttribute('data-flip') === 'regressed')) &&
+               (!v || r.getAttribute('data-verdict') === v || (r.getAttribute('data-flip') || '').split(' ').indexOf(v) >= 0) &&
                (!q || r.textContent.toLowerCase().indexOf(q) >= 0);
       if (ok) { r.removeAttribute('hidden'); n++; } else { r.setAttribute('hidden', ''); }
     });
@@ -354,6 +354,7 @@ def _items_section(results: Mapping[str, Any]) -> str:
     for label_, f in ((results.get("baseline") or {}).get("flips") or {}).items():
         regressed.update((label_, e["id"]) for e in f.get("regressed", []))
     multi = any(s.get("multi_model") for s in results["suites"])
+    flipping = {label(s): set((s.get("repeats") or {}).get("flipping", ())) for s in results["suites"]}
     rows = []
     suites = []
     for s in results["suites"]:
@@ -363,11 +364,14 @@ def _items_section(results: Mapping[str, Any]) -> str:
         for r in s["records"]:
             if r["outcome"] not in ("violation", "error"):
                 continue
-            flip = ' data-flip="regressed"' if (lab, r["id"]) in regressed else ""
+            flips = [f for f, on in (("regressed", (lab, r["id"]) in regressed),
+                                     ("flipping", r["id"] in flipping.get(lab, ()))) if on]
+            flip = f' data-flip="{" ".join(flips)}"' if flips else ""
             rows.append(
                 f'<tr data-suite="{escape(lab)}" data-verdict="{r["outcome"]}"{flip}>'
                 f'<td>{escape(lab)}</td><td><code>{escape(r["id"])}</code></td><td>{_badge(r["outcome"])}'
-                f'{"<br><span class=muted>was pass</span>" if flip else ""}</td>'
+                f'{"<br><span class=muted>was pass</span>" if "regressed" in flips else ""}'
+                f'{"<br><span class=muted>flipping</span>" if "flipping" in flips else ""}</td>'
                 f'<td>{escape(r.get("message") or "")}</td>'
                 f'<td class="item-text"><pre>{escape(r.get("prompt") or "")}</pre></td>'
                 f'<td class="item-text"><pre>{escape(r.get("response") or "")}</pre></td></tr>')
@@ -375,6 +379,8 @@ def _items_section(results: Mapping[str, Any]) -> str:
     verdicts = '<option value="">all</option><option value="violation">violation</option><option value="error">error</option>'
     if regressed:
         verdicts += '<option value="regressed">regressed vs baseline</option>'
+    if any(flipping.values()):
+        verdicts += '<option value="flipping">flipping (repeats disagree)</option>'
     return (f'<section id="items"><h2>Violated and errored items</h2>'
             f'<div class="filters"><label>suite <select id="f-suite"><option value="">all suites</option>{options}'
             f'</select></label><label>verdict <select id="f-verdict">{verdicts}</select></label>'

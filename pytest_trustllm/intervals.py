@@ -56,11 +56,15 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
 # ---- units and resamples -----------------------------------------------------------------------
 
 def unit_key(item: ScoredItem, group: str | None = None) -> tuple[str, str]:
-    """The resampling unit of an item: the spec's ``group`` field, else the record group, else itself."""
+    """The resampling unit of an item: the spec's ``group`` field, else the item's cluster (its
+    repeats under --trust-repeats), else the record group, else itself."""
     if group:
         v = field_of(item, group)
         if v is not None:
             return ("group", f"{group}={v}")
+    c = item.fields.get("_cluster")
+    if c is not None:
+        return ("cluster", str(c))
     g = item.fields.get("_group")
     if g is not None:
         return ("group", str(g))
@@ -592,6 +596,7 @@ def add_intervals(specs: Sequence[MetricSpec], items: Sequence[ScoredItem], valu
     """``values`` with ``interval`` filled (None where no interval exists: no value, or too few units);
     ``detail["ci"]`` says how each interval was made."""
     evaluator = Evaluator(specs, items)
+    clustered = any("_cluster" in it.fields for it in items)  # repeats are not independent: bootstrap
     out: dict[str, MetricValue] = {}
     for spec in specs:
         mv = values[spec.name]
@@ -599,7 +604,8 @@ def add_intervals(specs: Sequence[MetricSpec], items: Sequence[ScoredItem], valu
             out[spec.name] = mv
             continue
         result = None
-        if mv.kind == "proportion" and not spec.of and not spec.group and _zero_one(spec, evaluator):
+        if (mv.kind == "proportion" and not spec.of and not spec.group and not clustered
+                and _zero_one(spec, evaluator)):
             result = proportion_interval(spec, mv, confidence)
         if result is None:
             result = bootstrap_interval(evaluator, spec, seed, resamples, confidence)

@@ -57,6 +57,12 @@ def _shard(v: Any) -> str | None:
     return None if 1 <= k <= n else "needs 1 <= K <= N"
 
 
+def _budget(v: Any) -> str | None:
+    from .budget import budget_check
+
+    return budget_check(v)
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("model", "model to test: gpt-4o, openai:NAME, hf:ID_OR_PATH, smollm2, replay, replay:FILE "
            "(repeat to compare models)", kind="list"),
@@ -91,7 +97,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("gate", "gate mode: point (value vs threshold) or confident (the whole 95% interval)", "point",
            "choice", GATE_MODES),
     Option("inconclusive", "what an inconclusive confident gate does", "fail", "choice", INCONCLUSIVE),
-    Option("alpha", "significance level for baseline regressions", 0.05, "float"),
+    Option("alpha", "significance level for baseline regressions and sequential gates", 0.05, "float"),
     Option("baseline", "compare with the per-item outcomes saved at PATH", kind="path"),
     Option("save-baseline", "save per-item outcomes to PATH", kind="path"),
     Option("shard", "run shard K/N of every suite", kind="str", check=_shard),
@@ -103,6 +109,19 @@ OPTIONS: tuple[Option, ...] = (
            "named), trustllm (always), none, or a folder of suite files to collect as well", "auto", "str"),
     Option("incomplete", "what an incomplete gate (no scored item behind its metric) does to the run: fail or "
            "warn", "fail", "choice", INCOMPLETE),
+    Option("budget", "cap what the run may spend on generation: tokens:N or usd:X (cached responses are free; "
+           "items past the cap are skipped 'budget reached' and a rerun with a larger budget resumes)",
+           kind="str", check=_budget),
+    Option("prices", "JSON or YAML price table (USD per 1M input/output tokens per model) over the shipped one",
+           kind="path"),
+    Option("repeats", "generate each item of a sampling suite (temperature > 0) K times with derived seeds; "
+           "an item passes when every repeat passes, items whose repeats disagree are reported as flipping",
+           1, "int", check=_positive),
+    Option("calibration", "attach a refusal judge's calibration figures to the results JSON: a FILE written by "
+           "`python -m pytest_trustllm calibrate --out FILE`, or 'shipped' (the shipped figures of the run's "
+           "refusal classifier)", kind="str"),
+    Option("sequential", "run each suite's items in seeded random order, in batches, and stop generating once "
+           "all its gates are decided by an anytime-valid confidence sequence at --trust-alpha", False, "bool"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -159,6 +178,11 @@ class Settings:
     progress: str = "auto"
     suites: str = "auto"
     incomplete: str = "fail"
+    budget: str | None = None
+    prices: str | None = None
+    repeats: int = 1
+    calibration: str | None = None
+    sequential: bool = False
     suite_dirs: tuple[str, ...] = ("suites",)
     recorded: str | None = None  # --trust-model=replay:FOLDER: suites read that folder of recorded generations
     threshold_overrides: tuple[tuple[str, str, str | None, float], ...] = field(default_factory=tuple)

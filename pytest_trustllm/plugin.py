@@ -46,6 +46,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ReportListener(state), "trustllm-reports")
     config.pluginmanager.register(CollectionErrors(), "trustllm-collection-errors")
     config.pluginmanager.register(Sharding(), "trustllm-sharding")
+    if settings.budget or settings.prices:
+        from .budget_run import BudgetPlugin
+
+        config.pluginmanager.register(BudgetPlugin(state), "trustllm-budget")
+    if settings.sequential:
+        from .sequential_run import SequentialPlugin
+
+        config.pluginmanager.register(SequentialPlugin(state), "trustllm-sequential")
     from .scorers import SCORERS
 
     config.hook.pytest_trust_register_scorers(registry=SCORERS)

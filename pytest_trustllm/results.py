@@ -39,8 +39,15 @@ class Collector:
 
 def scored_items(payloads: Iterable[Mapping[str, Any]]) -> list[ScoredItem]:
     """Items with a score (pass, violation or dropped) as the metrics see them."""
-    return [ScoredItem(p["id"], p.get("fields") or {}, Score.from_json(p["score"]))
-            for p in payloads if p.get("score") is not None]
+    out: list[ScoredItem] = []
+    for p in payloads:
+        if p.get("repeats"):  # --trust-repeats: every repeat counts, one cluster per item
+            from .repeats import expand
+
+            out.extend(expand(p))
+        elif p.get("score") is not None:
+            out.append(ScoredItem(p["id"], p.get("fields") or {}, Score.from_json(p["score"])))
+    return out
 
 
 def _could_feed(fields: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
@@ -101,6 +108,7 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
         "skipped_reasons": skipped_reasons(payloads),
         "metrics": metrics,
         "records": [_record(p) for p in payloads],
+        **_repeats_block(payloads),
     }
 
 
@@ -110,12 +118,22 @@ def skipped_reasons(payloads: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return dict(counts.most_common())
 
 
+def _repeats_block(payloads: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """``repeats`` (consistency, flipping items) only for runs with --trust-repeats > 1."""
+    from .repeats import suite_repeats
+
+    r = suite_repeats(payloads)
+    return {"repeats": r} if r else {}
+
+
 def _record(p: Mapping[str, Any]) -> dict[str, Any]:
     """Per-item outcome kept in the results (baselines and shard merges recompute from these)."""
     out = {"id": p["id"], "index": p["index"], "outcome": p["outcome"], "fields": p.get("fields") or {},
            "score": p.get("score")}
     if p["outcome"] in ("violation", "error"):
         out.update(message=p.get("message"), prompt=p.get("prompt"), response=p.get("response"))
+    if p.get("repeats"):
+        out["repeats"] = p["repeats"]
     gen = p.get("generation")
     if gen:
         out["generation"] = {"cached": gen.get("cached"), "error": gen.get("error"), "replayed": gen.get("replayed"),
@@ -130,8 +148,7 @@ def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     usage: dict[str, dict[str, int]] = {}
     for s in suites:
         u = usage.setdefault(str(s["model"]), {"prompt_tokens": 0, "completion_tokens": 0})
-        for r in s["records"]:
-            gen = r.get("generation")
+        for gen in (g for r in s["records"] for g in _generations(r)):
             if gen is None:
                 continue
             if gen.get("error"):
@@ -149,6 +166,12 @@ def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _gates(suites: Iterable[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     return [(s, m) for s in suites for m in s["metrics"] if m["gate"]]
+
+
+def _generations(record: Mapping[str, Any]) -> list[Mapping[str, Any] | None]:
+    """A record's responses: one, or one per repeat (--trust-repeats)."""
+    reps = record.get("repeats")
+    return [x.get("generation") for x in reps] if reps else [record.get("generation")]
 
 
 def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:

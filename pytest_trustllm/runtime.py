@@ -38,6 +38,11 @@ class Runtime:
         self.data_dir: Path | None = None  # the TrustLLM data folder, once resolved
         self.refusal_choice: str | None = None  # --trust-refusal=auto, resolved once on the controller
         self.lock = threading.Lock()
+        self.budget: Any = None  # budget_run.BudgetPlugin under --trust-budget
+        self.sequential: Any = None  # sequential_run.SequentialPlugin under --trust-sequential
+
+    def budget_guard(self, spec: str, backend: Backend) -> Any:
+        return self.budget.guard(spec, backend) if self.budget is not None else None
 
     # -- model backends --------------------------------------------------------------------
     def backend(self, spec: str) -> Backend:

@@ -190,7 +190,8 @@ class RunState:
                      f"toxicity={self._shown_default('toxicity')} embedder={self._shown_default('embedder')}")
         extra = [f"{k}={v}" for k, v in (("sample", s.sample), ("seed", s.seed if s.sample else None),
                                           ("shard", s.shard), ("max-new-tokens", s.max_new_tokens),
-                                          ("baseline", s.baseline), ("strict", s.strict or None)) if v]
+                                          ("baseline", s.baseline), ("strict", s.strict or None),
+                                          ("repeats", s.repeats if s.repeats > 1 else None)) if v]
         if extra:
             lines.append("trustllm: " + " ".join(extra))
         lines.append("trustllm: " + self.suites_line())
@@ -343,6 +344,8 @@ class RunState:
         suites = []
         multi = len(self.settings.model) > 1
         intervals = _interval_fn(self.settings)
+        if self.runtime.sequential is not None:
+            self.runtime.sequential.finalize_payloads(self.collector)
         for file, model, origin, payloads in self.collector.groups():
             try:
                 suite = self.suite_for(file)
@@ -353,6 +356,22 @@ class RunState:
             r["multi_model"] = multi
             suites.append(r)
         extra = _post_process(self, suites)
+        if self.runtime.budget is not None:
+            extra["budget"], lines = self.runtime.budget.results_block(suites, _merge_judges(infos))
+            extra["summary_extra"] = extra.get("summary_extra", []) + lines
+        if self.runtime.sequential is not None:
+            extra["sequential"], lines = self.runtime.sequential.results_block(suites)
+            extra["summary_extra"] = extra.get("summary_extra", []) + lines
+        if self.settings.calibration:
+            from .calibrate import attachment_lines, run_attachment
+
+            extra["calibration"] = run_attachment(self.settings.calibration, self.resolve_refusal())
+            extra["summary_extra"] = extra.get("summary_extra", []) + attachment_lines(extra["calibration"])
+        if self.settings.repeats > 1:
+            from .repeats import summary_lines
+            from .report import label
+
+            extra["summary_extra"] = summary_lines(suites, label) + extra.get("summary_extra", [])
         known = {s["id"]: [m["name"] for m in s["metrics"]] for s in suites}
         bad = unknown_overrides(self.overrides, known)
         status, reason = exit_decision(suites, pytest_status, _exit_failures(extra))
@@ -385,6 +404,10 @@ class RunState:
         if (xmlpath and self.results and self.results["suites"] and self.settings.model
                 and os.path.exists(xmlpath)):
             add_junit_gates(xmlpath, self.results["suites"], _junit_model_props(self.results["model"]))
+            if self.settings.repeats > 1:
+                from .repeats import add_junit_properties
+
+                add_junit_properties(xmlpath, self.results["suites"])
 
     def terminal_summary(self, tr: Any) -> None:
         if not self.results or not self.results["suites"]:
