@@ -18,6 +18,7 @@ Engines (each skipped, with the reason, when its package is missing):
   transformers     today's backend (LocalBackend, fp32, batch 8): the baseline
   llamacpp-q4_1    llama-cpp-python on the bundled GGUF as shipped (Q4_1 weights)
   llamacpp-f32     llama-cpp-python on the same weights dequantised once into an F32 GGUF
+  llamacpp-f16     the same, stored as F16 (half the memory traffic per token)
   ct2-float32      CTranslate2, batched, fp32
   ct2-int8         CTranslate2, batched, int8 weights
   ort-genai-fp32   ONNX Runtime GenAI, batched, fp32 (its model builder needs onnx and onnx-ir)
@@ -42,7 +43,7 @@ if str(ROOT) not in sys.path:
 from pytest_trustllm.types import GenerationRequest, GenerationResult  # noqa: E402
 
 SUITES = ROOT / "suites" / "trustllm"
-ENGINES = ("transformers", "llamacpp-q4_1", "llamacpp-f32", "ct2-float32", "ct2-int8", "ort-genai-fp32")
+ENGINES = ("transformers", "llamacpp-q4_1", "llamacpp-f32", "llamacpp-f16", "ct2-float32", "ct2-int8", "ort-genai-fp32")
 # the distributions each engine adds to a transformers install (their installed size is reported)
 PACKAGES = {"transformers": ("torch", "transformers"), "llamacpp": ("llama-cpp-python", "diskcache"),
             "ct2": ("ctranslate2",), "ort-genai": ("onnxruntime-genai", "onnxruntime")}
@@ -117,11 +118,12 @@ def make_engine(name: str, hf_folder: Path, gguf: Path, cache: Path, threads: in
         from pytest_trustllm.backends.llamacpp import LlamaCppBackend, converted_gguf, gguf_tokenizer
 
         t0 = time.perf_counter()
-        path = gguf if name.endswith("q4_1") else converted_gguf(gguf, "float32", cache)
+        weights = name.split("-", 1)[1]
+        path = gguf if weights == "q4_1" else converted_gguf(gguf, {"f32": "float32", "f16": "float16"}[weights], cache)
         tokenizer = gguf_tokenizer(gguf, cache)
         prep = time.perf_counter() - t0
         return (LlamaCppBackend(path, tokenizer, threads=threads, identity_name="smollm2"), prep,
-                ("Q4_1 as shipped" if name.endswith("q4_1") else "F32") + ", one sequence at a time")
+                ("Q4_1 as shipped" if weights == "q4_1" else weights.upper()) + ", one sequence at a time")
     if family == "ct2":
         import ctranslate2  # noqa: F401
 
@@ -242,6 +244,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="only every N-th chunk (a spread over all suites)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads per engine")
     ap.add_argument("--cache", default=None, help="where converted models go (default: the model cache)")
+    ap.add_argument("--outputs", default=None, help="write every engine's completions to this JSON file")
     args = ap.parse_args()
 
     import torch
@@ -301,6 +304,10 @@ def main() -> None:
         print(f"| {e.name} | {e.note} | {rate:.2f} | {e.tokens / e.gen_s:.1f} | {rate / (base.items / base.gen_s):.2f}x "
               f"| {e.first_s:.1f} s | {same}/{len(base.texts)} ({100 * same / max(1, len(base.texts)):.0f}%) "
               f"| {size:.0f} MB | {e.prepare_s:.0f} s |" + (f" {e.errors} errors" if e.errors else ""))
+    if args.outputs:
+        import json
+
+        Path(args.outputs).write_text(json.dumps({e.name: e.texts for e in live}, indent=1))
     print(f"\nload and warm-up seconds: " + ", ".join(f"{e.name} {e.load_s:.1f}" for e in live))
 
 

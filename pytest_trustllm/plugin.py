@@ -163,8 +163,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
+        state.reports_line(config)  # then the verdict, the run's last line
         state.final_line(config)
-        state.reports_line(config)
 
 
 class _TerminalLines:

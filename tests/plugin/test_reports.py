@@ -237,8 +237,8 @@ def test_progress_lines_stand_on_their_own_lines_under_q(trust: TrustRun) -> Non
     assert not glued, glued
 
 
-def test_under_q_the_setup_heads_the_run_and_the_last_line_names_the_reports(trust: TrustRun) -> None:
-    """-q hides pytest's header, not the trust set-up; the run ends by saying where its reports are."""
+def test_under_q_the_setup_heads_the_run_and_the_end_names_the_reports(trust: TrustRun) -> None:
+    """-q hides pytest's header, not the trust set-up; the run ends with where its reports are, then the verdict."""
     trust.data("suites/data.jsonl", rows(4))
     trust.suite()
     result = trust.run("--trust-model=replay", "--trust-report=out.json", "--trust-html=out.html",
@@ -246,7 +246,8 @@ def test_under_q_the_setup_heads_the_run_and_the_last_line_names_the_reports(tru
     assert result.ret == 0, result.stdout.str()
     lines = [ln for ln in result.outlines if ln.strip()]
     assert lines[0].startswith("trustllm: model=replay rules=paper"), lines[:3]
-    assert lines[-1] == "trustllm reports: results JSON out.json, HTML out.html, JUnit junit.xml"
+    assert lines[-2] == "trustllm reports: results JSON out.json, HTML out.html, JUnit junit.xml"
+    assert lines[-1].startswith("trust passed")                 # the verdict stays the last line
     assert all((trust.path / name).is_file() for name in ("out.json", "out.html", "junit.xml"))
     quieter = trust.run("--trust-model=replay", "-qq")
     assert not [ln for ln in quieter.outlines if ln.startswith(("trustllm: model=", "trustllm reports:"))]
