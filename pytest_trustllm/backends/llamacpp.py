@@ -71,7 +71,7 @@ def _worker_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # Threads that wait sleep instead of spinning: on a busy 2-core machine, llama.cpp's spinning
-    # OpenMP threads made 2 threads 5 to 15 times slower than 1; passive, 2 threads match or beat 1.
+    # OpenMP threads made 2 threads 6 to 14 times slower than 1; passive, 2 threads match 1.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 

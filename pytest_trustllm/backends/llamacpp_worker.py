@@ -2,7 +2,7 @@
 
 llama.cpp runs in its own process for two reasons, both seen on the 2-core CI machine:
 - two OpenMP runtimes in one process (torch's and llama.cpp's) keep each other's spinning threads
-  busy: with torch loaded, llama.cpp and torch both ran 10 to 30 times slower;
+  busy: next to torch, llama.cpp made 0.9 tokens/s, in its own process 13.7 (docs/backends.md);
 - a crash inside llama.cpp (a SIGSEGV on some CPUs) must fail the requests, not the pytest run.
 
 Protocol: the first line is ``{"path", "threads"}``, answered by ``{"ok": true, "n_ctx", "file_type",
