@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/engines.py                          # every engine that is installed
     .venv/bin/python bench/engines.py --engines transformers,llamacpp-f32 --limit 40
+    .venv/bin/python bench/engines.py --baseline llamacpp-f32 --engines llamacpp-f16 --every 8   # F16 vs F32
 
 The prompts are those of `make trust`: every suite under suites/trustllm/, 8 sampled records each
 (--trust-sample=8, seed 0), the suite's system prompt and the real chat template, capped at 64 new
@@ -244,6 +245,8 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="only every N-th chunk (a spread over all suites)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads per engine")
     ap.add_argument("--cache", default=None, help="where converted models go (default: the model cache)")
+    ap.add_argument("--baseline", default="transformers", choices=ENGINES,
+                    help="the engine that ratios and agreement refer to (default: transformers)")
     ap.add_argument("--outputs", default=None, help="write every engine's completions to this JSON file")
     args = ap.parse_args()
 
@@ -261,8 +264,7 @@ def main() -> None:
         chunks = chunks[:args.limit]
     n_req = sum(len(r) for _, r in chunks)
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
-    if names[0] != "transformers":
-        names.insert(0, "transformers")  # the baseline every ratio and agreement refers to
+    names = [args.baseline] + [n for n in names if n != args.baseline]  # ratios and agreement refer to it
     engines: list[Engine] = []
     for name in names:
         e = Engine(name)
@@ -290,7 +292,7 @@ def main() -> None:
             print(f"  {k + 1}/{len(chunks)} chunks", flush=True)
     base = engines[0]
     print()
-    print("| engine | set-up | items/s | completion tokens/s | speed-up | first result | identical to transformers "
+    print(f"| engine | set-up | items/s | completion tokens/s | speed-up | first result | identical to {args.baseline} "
           "| installed size | one-time preparation |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for e in engines:
