@@ -21,7 +21,8 @@ $(BIN)/.installed: pyproject.toml Makefile
 
 install: $(BIN)/.installed
 
-# A real trust run: every TrustLLM suite, 8 sampled records each, on SmolLM2-135M-Instruct (CPU).
+# A real trust run: every TrustLLM suite, 8 sampled records each, on SmolLM2-135M-Instruct (CPU, on llama.cpp:
+# the llamacpp extra, part of dev; --trust-model=smollm2:hf runs it on transformers).
 # Exit 1 means a gate failed (a verdict, reported in trust-report.json); >1 means the run broke.
 trust: install
 	$(BIN)/python -m pytest suites/trustllm --trust-model=smollm2 $(TRUST_ARGS) \

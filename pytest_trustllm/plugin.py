@@ -65,6 +65,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return run_state(config).header_lines()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # pytest prints no header under -q; which model, engine, data and gates a trust run uses is
+    # worth its lines even there (not under -qq, nor in a run without a model)
+    config = session.config
+    if config.get_verbosity() == -1 and not is_worker(config) and run_state(config).settings.model:
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            for line in run_state(config).header_lines():
+                tr.write_line(line)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     state = run_state(parent.config)
     if state.claims(file_path):
@@ -177,6 +189,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
+        state.reports_line(config)  # then the verdict, the run's last line
         state.final_line(config)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from .backends.base import describe_model_spec
 from .gates import Override, ThresholdsError, read_thresholds_file, unknown_overrides
 from .options import Settings
 from .report import add_junit_gates, item_lines, skipped_lines, summary_lines, write_json_atomic
@@ -183,7 +184,8 @@ class RunState:
     # -- header ----------------------------------------------------------------------------
     def header_lines(self) -> list[str]:
         s = self.settings
-        model = ", ".join(s.model) if s.model else "none (suite items will be skipped; pass --trust-model)"
+        model = (", ".join(describe_model_spec(m, s.device) for m in s.model) if s.model
+                 else "none (suite items will be skipped; pass --trust-model)")
         lines = [f"trustllm: model={model} rules={s.rules} gate={s.gate} cache={s.cache}"]
         refusal = self.resolve_refusal() if s.model else s.refusal
         lines.append(f"trustllm: data={self.data_source()} refusal={refusal} judge={s.judge or 'none'} "
@@ -445,6 +447,17 @@ class RunState:
             if tr is not None:
                 tr.write_line(self.exit_reason, red=self.results["exit"]["status"] != 0,
                               green=self.results["exit"]["status"] == 0, bold=True)
+
+    def reports_line(self, config: pytest.Config) -> None:
+        """The run's last line: where its reports are (results JSON, HTML, JUnit), those asked for."""
+        if not self.results or not self.results["suites"]:
+            return
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        xml = getattr(config.option, "xmlpath", None)
+        written = [(kind, path) for kind, path in (("results JSON", self.settings.report),
+                                                   ("HTML", self.settings.html), ("JUnit", xml)) if path]
+        if tr is not None and written:
+            tr.write_line("trustllm reports: " + ", ".join(f"{kind} {path}" for kind, path in written))
 
     def close(self) -> None:
         self.runtime.close()

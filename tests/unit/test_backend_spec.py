@@ -20,6 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
     ("hf:meta-llama/Llama-2-7b-chat-hf", ("hf", "meta-llama/Llama-2-7b-chat-hf")),
     ("hf:/models/ckpt", ("hf", "/models/ckpt")),
     ("smollm2", ("smollm2", "")),
+    ("smollm2:hf", ("smollm2", "hf")),
+    ("llamacpp:/models/m.Q4_K_M.gguf", ("llamacpp", "/models/m.Q4_K_M.gguf")),
     ("replay", ("replay", "")),
     (" replay:out.jsonl ", ("replay", "out.jsonl")),
 ])
@@ -70,8 +72,10 @@ def test_bad_options_are_clear(monkeypatch):
         make_backend("openai:m", {"base_url": "http://h/v1", "concurrency": -1})
     with pytest.raises(BackendError, match="hf: needs a model"):
         make_backend("hf:", {})
-    with pytest.raises(BackendError, match="smollm2 takes no argument"):
+    with pytest.raises(BackendError, match="smollm2 takes an engine or nothing: .*smollm2:hf.*smollm2:llamacpp"):
         make_backend("smollm2:big", {})
+    with pytest.raises(BackendError, match="llamacpp: needs a GGUF file"):
+        make_backend("llamacpp:", {})
 
 
 def test_missing_local_model_is_a_clear_error(tmp_path, monkeypatch):

@@ -299,6 +299,21 @@ def test_progress_is_rate_limited_with_rate_and_eta(monkeypatch):
     assert len(out.getvalue().splitlines()) == 3               # the final line once
 
 
+def test_progress_eta_starts_from_the_measured_warm_up(monkeypatch):
+    """A 60 s model load before the first item must not make the ETA start at hours and fall."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    clock, out = Clock(), io.StringIO()
+    p = Progress(100, stream=out, every_s=2.0, clock=clock)
+    clock.t += 60.0
+    p(1)                                                       # the warm-up: load + first item
+    assert out.getvalue().splitlines() == ["trustllm generation: 1/100 (1%), warming up"]
+    for _ in range(9):
+        clock.t += 0.5
+        p(1)
+    # measured since the warm-up: 9 items in 4.5 s, not 10 in 64.5 s (which said ETA 10m24s)
+    assert out.getvalue().splitlines()[-1] == "trustllm generation: 9/100 (9%), 2.0 items/s, ETA 46s"
+
+
 def test_progress_quiet_for_short_runs_and_labels_workers(monkeypatch):
     clock, out = Clock(), io.StringIO()
     p = Progress(5, stream=out, clock=clock)

