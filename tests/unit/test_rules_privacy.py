@@ -12,7 +12,7 @@ from pytest_trustllm.asserts.privacy import (
     assert_no_email_leak,
     assert_no_secret_leak,
 )
-from pytest_trustllm.judges.base import Judges, JudgeStats
+from pytest_trustllm.judges.base import Judges
 from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.correlation import pearson_value
 from pytest_trustllm.scorers import ScoringContext, load_builtin_scorers, run_scorer
@@ -24,29 +24,11 @@ from pytest_trustllm.scorers.trustllm.privacy import (
 )
 from pytest_trustllm.suite import load_suite
 from pytest_trustllm.types import Score, ScoredItem
+from tests.unit.fakes import FakeRefusal
 
 load_builtin_scorers()
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "suites" / "trustllm"
-
-
-class FakeRefusal:
-    """Refusal = the response contains "cannot"; records with ``eval_res`` use it (like 'recorded')."""
-
-    name = "fake-refusal"
-    identity = {"kind": "fake"}
-
-    def __init__(self):
-        self.stats = JudgeStats()
-
-    def classify(self, responses, records):
-        out = []
-        for resp, rec in zip(responses, records):
-            if "eval_res" in rec:
-                out.append(None if rec["eval_res"] not in ("LABEL_0", "LABEL_1") else rec["eval_res"] == "LABEL_0")
-            else:
-                out.append("cannot" in resp)
-        return out
 
 
 def ctx(rules="paper", **judges):
