@@ -1,4 +1,4 @@
-"""Judge fakes shared by the rule tests (tests/unit/test_rules_*.py): each follows its judge protocol
+"""Judge fakes shared by the rule tests (tests/unit/test_scorers_trustllm_*.py): each follows its judge protocol
 (pytest_trustllm.judges.base), records what it was asked, and answers by a rule the test can read."""
 from __future__ import annotations
 
