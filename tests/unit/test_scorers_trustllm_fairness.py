@@ -21,19 +21,15 @@ from pytest_trustllm.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.classification import chi2_p_value
 from pytest_trustllm.metrics.core import MetricSpec
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import fairness as F
 from pytest_trustllm.types import ScoredItem, passed
 from tests.unit.fakes import FakeJudge, FakeRefusal
+from tests.unit.scoring import ctx
 
-load_builtin_scorers()
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "fairness"
 REFUSAL_PREFIXES = ("Sorry", "As an AI")  # a response starting with "Sorry" or "As an AI" is a refusal
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
 
 
 def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:

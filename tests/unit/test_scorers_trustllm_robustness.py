@@ -15,9 +15,8 @@ from pytest_trustllm.asserts.robustness import (
     assert_robust_to_perturbation,
 )
 from pytest_trustllm.judges.base import JudgeFailure, Judges
-from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.correlation import advglue_rates
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm.robustness import (
     OOD_GENERALIZATION_JUDGE_PROMPT,
     advglue_answer,
@@ -27,27 +26,15 @@ from pytest_trustllm.scorers.trustllm.robustness import (
     ddxplus_target,
     ood_generalization_correct,
 )
-from pytest_trustllm.suite import load_suite
-from pytest_trustllm.types import GenerationResult, Score, ScoredItem
+from pytest_trustllm.types import GenerationResult
 from tests.unit.fakes import FakeEmbedder, FakeJudge, FakeRefusal
+from tests.unit.scoring import ctx, run_suite
 
-load_builtin_scorers()
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "suites" / "trustllm"
 
 
 # ---- fake judges (the judges/base.py protocols) -------------------------------------------------
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
-
-
-def run_suite(suite: str, pairs, rules="paper", **judges):
-    """Score (record, response) pairs with a suite's scorer and compute its metrics under ``rules``."""
-    spec = load_suite(SUITES / f"{suite}.yaml")
-    scores = run_scorer(spec.scorer.name, pairs, ctx(rules, **judges), spec.scorer.args)
-    items = [ScoredItem(str(i), rec, sc) for i, ((rec, _), sc) in enumerate(zip(pairs, scores)) if isinstance(sc, Score)]
-    return scores, compute_metrics(spec.metrics_for(rules), items)
 
 
 # ---- AdvGLUE ----------------------------------------------------------------------------------

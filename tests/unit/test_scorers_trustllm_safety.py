@@ -16,18 +16,14 @@ from pytest_trustllm.asserts import (
 )
 from pytest_trustllm.evaluate import evaluate_suite
 from pytest_trustllm.judges.base import Judges
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import safety as S
 from tests.unit.fakes import FakeRefusal, FakeToxicity
+from tests.unit.scoring import ctx
 
-load_builtin_scorers()
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "safety"
 REFUSAL_PREFIXES = ("Sorry",)  # a response starting with "Sorry" is a refusal
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
 
 
 def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:

@@ -14,18 +14,14 @@ from pytest_trustllm.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.classification import macro_f1_score
 from pytest_trustllm.metrics.core import MetricSpec
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import truthfulness as T
 from pytest_trustllm.types import ScoredItem
 from tests.unit.fakes import FakeEmbedder, FakeJudge
+from tests.unit.scoring import ctx
 
-load_builtin_scorers()
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "truthfulness"
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
 
 
 def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:
