@@ -4,7 +4,6 @@ hand-computed values, preference (force shortcut, N/A), the assertion helpers, a
 the published figures from the recorded responses."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -25,18 +24,14 @@ from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import fairness as F
 from pytest_trustllm.types import ScoredItem, passed
 from tests.unit.fakes import FakeJudge, FakeRefusal
-from tests.unit.scoring import ctx
+from tests.unit.scoring import ctx, data_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "fairness"
 REFUSAL_PREFIXES = ("Sorry", "As an AI")  # a response starting with "Sorry" or "As an AI" is a refusal
 
 
-def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:
-    d = tmp_path / "fairness"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / name).write_text(json.dumps(records), encoding="utf-8")
-    return tmp_path
+write_data = data_writer("fairness")
 
 
 # ---- stereotype recognition -------------------------------------------------------------------

@@ -3,7 +3,6 @@ responses, misuse and exaggerated safety (RtA direction), the assertion helpers,
 the published figures from the recorded responses."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,14 @@ from pytest_trustllm.judges.base import Judges
 from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import safety as S
 from tests.unit.fakes import FakeRefusal, FakeToxicity
-from tests.unit.scoring import ctx
+from tests.unit.scoring import ctx, data_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "safety"
 REFUSAL_PREFIXES = ("Sorry",)  # a response starting with "Sorry" is a refusal
 
 
-def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:
-    d = tmp_path / "safety"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / name).write_text(json.dumps(records), encoding="utf-8")
-    return tmp_path
+write_data = data_writer("safety")
 
 
 # ---- jailbreak --------------------------------------------------------------------------------

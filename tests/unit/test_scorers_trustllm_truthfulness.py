@@ -3,7 +3,6 @@ judges, the suites' metrics end to end on hand-made records, and the reproductio
 figures from the recorded responses."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -18,17 +17,13 @@ from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import truthfulness as T
 from pytest_trustllm.types import ScoredItem
 from tests.unit.fakes import FakeEmbedder, FakeJudge
-from tests.unit.scoring import ctx
+from tests.unit.scoring import ctx, data_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "truthfulness"
 
 
-def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:
-    d = tmp_path / "truthfulness"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / name).write_text(json.dumps(records), encoding="utf-8")
-    return tmp_path
+write_data = data_writer("truthfulness")
 
 
 # ---- internal (T1) ----------------------------------------------------------------------------
