@@ -3,9 +3,20 @@
 Installed, ``pytest --trust-model=SPEC -m fairness`` runs the built-in TrustLLM suites (shipped in the
 package, see ``--trust-suites``) in any folder. Importing the package is cheap: torch, transformers and
 openai load only inside the backend or judge that needs them.
+
+The public API for your own trust tests and suites is imported here (``__all__``): ``Score`` and its
+constructors ``passed`` / ``violated`` / ``dropped``; the registration decorators ``item_scorer`` /
+``batch_scorer`` (a suite's ``scorer: {name: ...}``) and ``reduction`` (a metric's ``reduce:``);
+``suite_records`` (a suite's records for ``@pytest.mark.parametrize``); ``keyword_refusal`` (the generic refusal
+rule as a function returning a ``Score``); and the ``assert_*`` helpers, which return the ``Score`` they checked.
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
+from .asserts import *  # noqa: F401,F403  (every helper is listed in asserts.__all__)
+from .asserts import __all__ as _asserts
+from .metrics.core import MetricValue, reduction
+from .scorers.base import ScoringContext, Unscored, batch_scorer, item_scorer
+from .scorers.generic import keyword_refusal
 from .types import Score, dropped, passed, violated
 
 try:
@@ -13,7 +24,8 @@ try:
 except PackageNotFoundError:  # a source tree on sys.path without an install
     __version__ = "0+unknown"
 
-__all__ = ["Score", "__version__", "dropped", "passed", "suite_records", "violated"]
+__all__ = ["MetricValue", "Score", "ScoringContext", "Unscored", "__version__", "batch_scorer", "dropped",
+           "item_scorer", "keyword_refusal", "passed", "reduction", "suite_records", "violated", *_asserts]
 
 
 def suite_records(suite_path, data_dir=None):

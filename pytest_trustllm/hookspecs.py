@@ -60,8 +60,7 @@ def pytest_trust_register_scorers(registry: Any) -> None:
 
     Example::
 
-        from pytest_trustllm.types import passed, violated
-        from pytest_trustllm.scorers import item_scorer
+        from pytest_trustllm import item_scorer, passed, violated
 
         def pytest_trust_register_scorers(registry):
             @item_scorer("mentions_policy")

@@ -12,9 +12,23 @@ class UnknownName(LookupError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    """``builtins`` names the modules whose decorators register the built-in entries: the registry imports
+    them itself before its first lookup, so what a lookup finds never depends on what happened to be imported."""
+
+    def __init__(self, kind: str, builtins: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._builtins = builtins
+        self._loaded = not builtins
+
+    def load_builtins(self) -> None:
+        if self._loaded:
+            return
+        import importlib
+
+        self._loaded = True  # set first: the imports register, and a registration never looks up
+        for module in self._builtins:
+            importlib.import_module(module)
 
     def register(self, name: str, entry: T | None = None):
         """Register ``entry`` under ``name``; usable as a decorator when ``entry`` is omitted."""
@@ -27,18 +41,21 @@ class Registry(Generic[T]):
         return add(entry) if entry is not None else add
 
     def get(self, name: str) -> T:
+        self.load_builtins()
         try:
             return self._entries[name]
         except KeyError:
             raise UnknownName(unknown_name_message(self.kind, name, self._entries)) from None
 
     def __contains__(self, name: object) -> bool:
+        self.load_builtins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        return iter(self.names())
 
     def names(self) -> list[str]:
+        self.load_builtins()
         return sorted(self._entries)
 
 

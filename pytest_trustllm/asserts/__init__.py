@@ -1,28 +1,89 @@
-"""Assertion helpers for hand-written trust tests.
+"""Assertion helpers for hand-written trust tests; each returns the passing ``Score`` it checked and raises
+``AssertionError`` with the response and the rule's reading otherwise.
 
-Generic helpers are here; each TrustLLM rule has its helper in the module of its dimension
-(``pytest_trustllm.asserts.safety``, ``.fairness``, ...), all re-exported below.
+Generic helpers are in ``generic``; each TrustLLM rule has its helper in the module of its dimension
+(``pytest_trustllm.asserts.safety``, ``.fairness``, ...), all imported here and from ``pytest_trustllm``.
 """
-from .generic import (  # noqa: F401
-    assert_choice,
-    assert_complies,
-    assert_contains,
-    assert_matches,
-    assert_not_contains,
-    assert_passes,
+from .generic import (
     assert_refuses,
+    assert_complies,
+    assert_choice,
+    assert_contains,
+    assert_not_contains,
+    assert_matches,
+    assert_passes,
+)
+from .truthfulness import (
+    assert_claim_verdict,
+    assert_hallucination_judgement,
+    assert_mc_choice,
+    assert_codah_choice,
+    assert_corrects_misinformation,
+)
+from .safety import (
+    assert_refuses_jailbreak,
+    assert_refuses_misuse,
+    assert_answers_benign,
+    assert_not_toxic,
+)
+from .fairness import (
+    assert_stereotype_disagreement,
+    assert_recognizes_stereotype,
+    assert_declines_preference,
+    assert_salary_option,
+)
+from .robustness import (
+    assert_advglue_answer,
+    assert_advglue_correct,
+    assert_ood_generalization_correct,
+    assert_robust_to_perturbation,
+)
+from .privacy import (
+    assert_no_email_leak,
+    assert_no_email_address,
+    assert_no_secret_leak,
+    assert_confaide_rating,
+)
+from .ethics import (
+    assert_ethics_judgement,
+    assert_social_norm,
+    assert_moralchoice_choice,
+    assert_moralchoice_declines,
+    assert_emotion,
 )
 
-
-def __getattr__(name: str):
-    """TrustLLM rule helpers, imported from their dimension module on first use."""
-    import importlib
-
-    for dim in ("truthfulness", "safety", "fairness", "robustness", "privacy", "ethics"):
-        try:
-            mod = importlib.import_module(f"{__name__}.{dim}")
-        except ModuleNotFoundError:
-            continue
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "assert_advglue_answer",
+    "assert_advglue_correct",
+    "assert_answers_benign",
+    "assert_choice",
+    "assert_claim_verdict",
+    "assert_codah_choice",
+    "assert_complies",
+    "assert_confaide_rating",
+    "assert_contains",
+    "assert_corrects_misinformation",
+    "assert_declines_preference",
+    "assert_emotion",
+    "assert_ethics_judgement",
+    "assert_hallucination_judgement",
+    "assert_matches",
+    "assert_mc_choice",
+    "assert_moralchoice_choice",
+    "assert_moralchoice_declines",
+    "assert_no_email_address",
+    "assert_no_email_leak",
+    "assert_no_secret_leak",
+    "assert_not_contains",
+    "assert_not_toxic",
+    "assert_ood_generalization_correct",
+    "assert_passes",
+    "assert_recognizes_stereotype",
+    "assert_refuses",
+    "assert_refuses_jailbreak",
+    "assert_refuses_misuse",
+    "assert_robust_to_perturbation",
+    "assert_salary_option",
+    "assert_social_norm",
+    "assert_stereotype_disagreement",
+]

@@ -9,4 +9,3 @@ from .core import (  # noqa: F401
     matches,
     reduction,
 )
-from . import generic, classification, correlation  # noqa: F401  (registration on import)

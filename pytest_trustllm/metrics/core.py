@@ -13,7 +13,9 @@ from ..registry import Registry
 from ..types import ScoredItem
 
 Reduction = Callable[..., "MetricValue"]
-REDUCTIONS: Registry[Reduction] = Registry("reduction")
+# The built-in reductions register with ``@reduction``; the registry imports their modules before its first lookup.
+REDUCTIONS: Registry[Reduction] = Registry("reduction", builtins=(
+    "pytest_trustllm.metrics.generic", "pytest_trustllm.metrics.classification", "pytest_trustllm.metrics.correlation"))
 
 
 def reduction(name: str):

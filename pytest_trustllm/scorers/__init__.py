@@ -10,9 +10,8 @@ from .base import (  # noqa: F401
     judged,
     run_scorer,
 )
-from . import generic  # noqa: F401  (registers the generic scorers)
 
 
 def load_builtin_scorers() -> None:
-    """Import the TrustLLM scorers (registration is an import side effect, done once)."""
-    from . import trustllm  # noqa: F401
+    """Register the built-in scorers now (a lookup in ``SCORERS`` does it by itself)."""
+    SCORERS.load_builtins()

@@ -71,7 +71,9 @@ class ScorerEntry:
     description: str = ""
 
 
-SCORERS: Registry[ScorerEntry] = Registry("scorer")
+# The built-in rules register with the decorators below; the registry imports their modules before its first lookup.
+SCORERS: Registry[ScorerEntry] = Registry("scorer", builtins=("pytest_trustllm.scorers.generic",
+                                                              "pytest_trustllm.scorers.trustllm"))
 
 
 def batch_scorer(name: str, description: str = ""):

@@ -354,10 +354,8 @@ def _did_you_mean(name: str, valid) -> str:
 
 
 def _check_scorer(v: _V, name: str) -> None:
-    from ..scorers import SCORERS, load_builtin_scorers
+    from ..scorers import SCORERS
 
-    if name not in SCORERS:
-        load_builtin_scorers()
     if name not in SCORERS:
         raise v.fail("scorer.name", f"unknown scorer {name!r}", _did_you_mean(name, SCORERS.names()))
 

@@ -3,7 +3,6 @@ through the parametrized ``trust`` fixture (syrupy style), in-process with ``pyt
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import re
@@ -18,19 +17,12 @@ SHARED = (REPO / ".." / "shared").resolve()
 DATA = SHARED / "trustllm" / "dataset"
 XSD = SHARED / "junit" / "junit-10.xsd"
 
-# Import the plugin's lazily imported modules now: pytester's in-process runs drop every module first
-# imported during a run; re-importing a scorer module would register its scorers a second time, and
-# numpy (intervals) cannot be imported twice in one process.
-for _mod in ("pytest_trustllm.plugin", "pytest_trustllm.collect", "pytest_trustllm.fixtures",
-             "pytest_trustllm.execute", "pytest_trustllm.evaluate", "pytest_trustllm.shard",
-             "pytest_trustllm.dataset", "pytest_trustllm.backends.replay", "pytest_trustllm.scorers.trustllm",
-             "pytest_trustllm.metrics", "pytest_trustllm.asserts", "pytest_trustllm.asserts.generic",
-             "pytest_trustllm.intervals", "pytest_trustllm.decisions", "pytest_trustllm.scheduling",
-             "pytest_trustllm.judges.registry", "junitparser", "numpy", "scipy.stats"):
-    try:
-        importlib.import_module(_mod)
-    except ImportError:  # a module another part of the project has not written yet
-        pass
+# pytester's in-process runs drop every module first imported during a run. A Python module re-imports
+# cleanly (the scorer and reduction registries load their built-ins by themselves, whatever was dropped),
+# but an extension module does not: numpy cannot be imported twice in one process, so numpy and scipy.stats
+# (which the intervals and the fairness metrics import on first use) are imported here, once.
+import numpy  # noqa: E402,F401,I001
+import scipy.stats  # noqa: E402,F401
 
 # The outer session imported the plugin (an editable install) before any inner in-process run, so each
 # inner run would warn that it cannot assert-rewrite it: an artefact of pytester, not of real use.

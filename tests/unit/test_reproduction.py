@@ -17,7 +17,7 @@ KNOWN = {
     ("bison-001", "robustness/ood_generalization.f1"):
         "15 Flipkart responses were recorded as null (generation failed); the replay backend makes them item "
         "errors, while TrustLLM scored them as incorrect answers (see test_bison_null_responses_counted_wrong "
-        "in test_rules_robustness.py)",
+        "in test_scorers_trustllm_robustness.py)",
 }
 
 

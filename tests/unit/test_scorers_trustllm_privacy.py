@@ -12,52 +12,19 @@ from pytest_trustllm.asserts.privacy import (
     assert_no_email_leak,
     assert_no_secret_leak,
 )
-from pytest_trustllm.judges.base import Judges, JudgeStats
-from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.correlation import pearson_value
-from pytest_trustllm.scorers import ScoringContext, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import run_scorer
 from pytest_trustllm.scorers.trustllm.privacy import (
     LEAKAGE_GROUPS,
     confaide_rating,
     has_email_address,
     leakage_flags,
 )
-from pytest_trustllm.suite import load_suite
-from pytest_trustllm.types import Score, ScoredItem
+from tests.unit.fakes import FakeRefusal
+from tests.unit.scoring import ctx, run_suite
 
-load_builtin_scorers()
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "suites" / "trustllm"
-
-
-class FakeRefusal:
-    """Refusal = the response contains "cannot"; records with ``eval_res`` use it (like 'recorded')."""
-
-    name = "fake-refusal"
-    identity = {"kind": "fake"}
-
-    def __init__(self):
-        self.stats = JudgeStats()
-
-    def classify(self, responses, records):
-        out = []
-        for resp, rec in zip(responses, records):
-            if "eval_res" in rec:
-                out.append(None if rec["eval_res"] not in ("LABEL_0", "LABEL_1") else rec["eval_res"] == "LABEL_0")
-            else:
-                out.append("cannot" in resp)
-        return out
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
-
-
-def run_suite(suite: str, pairs, rules="paper", **judges):
-    spec = load_suite(SUITES / f"{suite}.yaml")
-    scores = run_scorer(spec.scorer.name, pairs, ctx(rules, **judges), spec.scorer.args)
-    items = [ScoredItem(str(i), rec, sc) for i, ((rec, _), sc) in enumerate(zip(pairs, scores)) if isinstance(sc, Score)]
-    return scores, compute_metrics(spec.metrics_for(rules), items)
 
 
 # ---- ConfAIde ---------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ hand-computed values, preference (force shortcut, N/A), the assertion helpers, a
 the published figures from the recorded responses."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,57 +16,22 @@ from pytest_trustllm.asserts import (
     assert_stereotype_disagreement,
 )
 from pytest_trustllm.evaluate import evaluate_suite
-from pytest_trustllm.judges.base import JudgeFailure, JudgeStats, Judges
+from pytest_trustllm.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.classification import chi2_p_value
 from pytest_trustllm.metrics.core import MetricSpec
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import fairness as F
 from pytest_trustllm.types import ScoredItem, passed
+from tests.unit.fakes import FakeJudge, FakeRefusal
+from tests.unit.scoring import ctx, data_writer
 
-load_builtin_scorers()
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "fairness"
+REFUSAL_PREFIXES = ("Sorry", "As an AI")  # a response starting with "Sorry" or "As an AI" is a refusal
 
 
-class FakeJudge:
-    name = "fake-judge"
-    identity = {"judge": "fake"}
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.prompts: list[str] = []
-        self.stats = JudgeStats()
-
-    def complete(self, prompts):
-        self.prompts += list(prompts)
-        return [self.reply(p) for p in prompts]
-
-
-class FakeRefusal:
-    """A response starting with "Sorry" or "As an AI" is a refusal; "??" has no label."""
-
-    name = "fake-refusal"
-    identity = {"judge": "fake"}
-
-    def __init__(self):
-        self.stats = JudgeStats()
-        self.seen: list[str] = []
-
-    def classify(self, responses, records):
-        self.seen += list(responses)
-        return [None if r == "??" else r.startswith(("Sorry", "As an AI")) for r in responses]
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
-
-
-def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:
-    d = tmp_path / "fairness"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / name).write_text(json.dumps(records), encoding="utf-8")
-    return tmp_path
+write_data = data_writer("fairness")
 
 
 # ---- stereotype recognition -------------------------------------------------------------------
@@ -259,7 +223,7 @@ def test_preference_suite(tmp_path):
     recs = [{"prompt": f"p{i}", "type": t, "option_a": "x", "option_b": "y", "question": "q", "res": r}
             for i, (t, r) in enumerate(rows)]
     data = write_data(tmp_path, "preference.json", recs)
-    clf = FakeRefusal()
+    clf = FakeRefusal(REFUSAL_PREFIXES)
     ev = evaluate_suite(SUITES / "preference.yaml", data, judges=Judges(refusal=clf))
     assert [o.outcome for o in ev.outcomes] == ["pass", "violation", "dropped", "violation", "violation", "pass",
                                                 "violation"]
@@ -275,7 +239,7 @@ def test_preference_suite(tmp_path):
 def test_stereotype_query_suite(tmp_path):
     recs = [{"prompt": f"q{i}", "res": r} for i, r in enumerate(["Sorry, that is a stereotype.", "Because ...", "??"])]
     data = write_data(tmp_path, "stereotype_query_test.json", recs)
-    ev = evaluate_suite(SUITES / "stereotype_query.yaml", data, judges=Judges(refusal=FakeRefusal()))
+    ev = evaluate_suite(SUITES / "stereotype_query.yaml", data, judges=Judges(refusal=FakeRefusal(REFUSAL_PREFIXES)))
     assert ev.metrics["rta"].value == 0.5 and ev.metrics["rta"].dropped == 1
 
 
@@ -294,9 +258,9 @@ def test_assert_helpers():
         assert_recognizes_stereotype("2", "stereotype")
     with pytest.raises(AssertionError, match="unreadable"):
         assert_recognizes_stereotype("1 2", "stereotype")
-    assert_declines_preference("As an AI, I have none.", FakeRefusal())
+    assert_declines_preference("As an AI, I have none.", FakeRefusal(REFUSAL_PREFIXES))
     with pytest.raises(AssertionError, match="picked a side"):
-        assert_declines_preference("N/A", FakeRefusal(), force=True)
+        assert_declines_preference("N/A", FakeRefusal(REFUSAL_PREFIXES), force=True)
     assert_salary_option("Based on it, C", "C", rules="toolkit")
     with pytest.raises(AssertionError, match="reads as B"):
         assert_salary_option("Based on it, C", "C", rules="paper")

@@ -3,63 +3,27 @@ judges, the suites' metrics end to end on hand-made records, and the reproductio
 figures from the recorded responses."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 
 from pytest_trustllm.evaluate import evaluate_suite
-from pytest_trustllm.judges.base import JudgeFailure, JudgeStats, Judges
+from pytest_trustllm.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.classification import macro_f1_score
 from pytest_trustllm.metrics.core import MetricSpec
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm import truthfulness as T
 from pytest_trustllm.types import ScoredItem
+from tests.unit.fakes import FakeEmbedder, FakeJudge
+from tests.unit.scoring import ctx, data_writer
 
-load_builtin_scorers()
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "suites" / "trustllm" / "truthfulness"
 
 
-class FakeJudge:
-    """A ChatJudge answering from a function of the prompt; records the prompts it saw."""
-
-    name = "fake-judge"
-    identity = {"judge": "fake"}
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.prompts: list[str] = []
-        self.stats = JudgeStats()
-
-    def complete(self, prompts):
-        self.prompts += list(prompts)
-        return [self.reply(p) for p in prompts]
-
-
-class FakeEmbedder:
-    name = "fake-embedder"
-    identity = {"embedder": "fake"}
-
-    def __init__(self, table):
-        self.table = table
-        self.stats = JudgeStats()
-
-    def embed(self, texts):
-        return [self.table[t] for t in texts]
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
-
-
-def write_data(tmp_path: Path, name: str, records: list[dict]) -> Path:
-    d = tmp_path / "truthfulness"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / name).write_text(json.dumps(records), encoding="utf-8")
-    return tmp_path
+write_data = data_writer("truthfulness")
 
 
 # ---- internal (T1) ----------------------------------------------------------------------------

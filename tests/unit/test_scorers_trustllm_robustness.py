@@ -14,10 +14,9 @@ from pytest_trustllm.asserts.robustness import (
     assert_ood_generalization_correct,
     assert_robust_to_perturbation,
 )
-from pytest_trustllm.judges.base import JudgeFailure, Judges, JudgeStats
-from pytest_trustllm.metrics import compute_metrics
+from pytest_trustllm.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics.correlation import advglue_rates
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm.robustness import (
     OOD_GENERALIZATION_JUDGE_PROMPT,
     advglue_answer,
@@ -27,74 +26,15 @@ from pytest_trustllm.scorers.trustllm.robustness import (
     ddxplus_target,
     ood_generalization_correct,
 )
-from pytest_trustllm.suite import load_suite
-from pytest_trustllm.types import GenerationResult, Score, ScoredItem
+from pytest_trustllm.types import GenerationResult
+from tests.unit.fakes import FakeEmbedder, FakeJudge, FakeRefusal
+from tests.unit.scoring import ctx, run_suite
 
-load_builtin_scorers()
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "suites" / "trustllm"
 
 
 # ---- fake judges (the judges/base.py protocols) -------------------------------------------------
-
-class FakeRefusal:
-    """Refusal = the response contains "cannot"; records with ``eval_res`` use it (like 'recorded')."""
-
-    name = "fake-refusal"
-    identity = {"kind": "fake"}
-
-    def __init__(self):
-        self.stats = JudgeStats()
-        self.seen: list[str] = []
-
-    def classify(self, responses, records):
-        self.seen.extend(responses)
-        out = []
-        for resp, rec in zip(responses, records):
-            if "eval_res" in rec:
-                out.append(None if rec["eval_res"] not in ("LABEL_0", "LABEL_1") else rec["eval_res"] == "LABEL_0")
-            else:
-                out.append("cannot" in resp)
-        return out
-
-
-class FakeJudge:
-    name = "fake-judge"
-    identity = {"kind": "fake"}
-
-    def __init__(self, reply):
-        self.reply = reply  # callable prompt -> str | JudgeFailure
-        self.stats = JudgeStats()
-        self.prompts: list[str] = []
-
-    def complete(self, prompts):
-        self.prompts.extend(prompts)
-        return [self.reply(p) for p in prompts]
-
-
-class FakeEmbedder:
-    def __init__(self, vectors, name="fake-embedder"):
-        self.vectors = vectors  # text -> vector | JudgeFailure
-        self.name = name
-        self.identity = {"kind": name}
-        self.stats = JudgeStats()
-        self.calls = 0
-
-    def embed(self, texts):
-        self.calls += 1
-        return [self.vectors[t] for t in texts]
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
-
-
-def run_suite(suite: str, pairs, rules="paper", **judges):
-    """Score (record, response) pairs with a suite's scorer and compute its metrics under ``rules``."""
-    spec = load_suite(SUITES / f"{suite}.yaml")
-    scores = run_scorer(spec.scorer.name, pairs, ctx(rules, **judges), spec.scorer.args)
-    items = [ScoredItem(str(i), rec, sc) for i, ((rec, _), sc) in enumerate(zip(pairs, scores)) if isinstance(sc, Score)]
-    return scores, compute_metrics(spec.metrics_for(rules), items)
 
 
 # ---- AdvGLUE ----------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ from pytest_trustllm.asserts.ethics import (
     assert_moralchoice_declines,
     assert_social_norm,
 )
-from pytest_trustllm.judges.base import JudgeFailure, Judges, JudgeStats
-from pytest_trustllm.metrics import compute_metrics
-from pytest_trustllm.scorers import ScoringContext, Unscored, load_builtin_scorers, run_scorer
+from pytest_trustllm.judges.base import JudgeFailure
+from pytest_trustllm.scorers import Unscored, run_scorer
 from pytest_trustllm.scorers.trustllm.ethics import (
     ETHICS_JUDGE_PROMPT,
     awareness_correct,
@@ -28,57 +27,11 @@ from pytest_trustllm.scorers.trustllm.ethics import (
     social_chemistry_buckets,
 )
 from pytest_trustllm.suite import load_suite
-from pytest_trustllm.types import Score, ScoredItem
+from tests.unit.fakes import FakeJudge, FakeRefusal
+from tests.unit.scoring import ctx, run_suite
 
-load_builtin_scorers()
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "suites" / "trustllm"
-
-
-class FakeRefusal:
-    """Refusal = the response contains "cannot"; records with ``eval_res`` use it (like 'recorded')."""
-
-    name = "fake-refusal"
-    identity = {"kind": "fake"}
-
-    def __init__(self):
-        self.stats = JudgeStats()
-        self.seen: list[str] = []
-
-    def classify(self, responses, records):
-        self.seen.extend(responses)
-        out = []
-        for resp, rec in zip(responses, records):
-            if "eval_res" in rec:
-                out.append(None if rec["eval_res"] not in ("LABEL_0", "LABEL_1") else rec["eval_res"] == "LABEL_0")
-            else:
-                out.append("cannot" in resp)
-        return out
-
-
-class FakeJudge:
-    name = "fake-judge"
-    identity = {"kind": "fake"}
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.stats = JudgeStats()
-        self.prompts: list[str] = []
-
-    def complete(self, prompts):
-        self.prompts.extend(prompts)
-        return [self.reply(p) for p in prompts]
-
-
-def ctx(rules="paper", **judges):
-    return ScoringContext(rules=rules, judges=Judges(**judges))
-
-
-def run_suite(suite: str, pairs, rules="paper", **judges):
-    spec = load_suite(SUITES / f"{suite}.yaml")
-    scores = run_scorer(spec.scorer.name, pairs, ctx(rules, **judges), spec.scorer.args)
-    items = [ScoredItem(str(i), rec, sc) for i, ((rec, _), sc) in enumerate(zip(pairs, scores)) if isinstance(sc, Score)]
-    return scores, compute_metrics(spec.metrics_for(rules), items)
 
 
 # ---- ETHICS -----------------------------------------------------------------------------------
