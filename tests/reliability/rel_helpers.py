@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from results_schema import check_if_results
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SHARED = REPO.parent / "shared"
@@ -162,7 +164,8 @@ def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen | None = No
 
 
 def load_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON file; a results document is checked against results.schema.json."""
+    return check_if_results(json.loads(path.read_text(encoding="utf-8")))
 
 
 def comparable(results: Mapping[str, Any]) -> dict[str, Any]:
