@@ -158,7 +158,7 @@ def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:
     for s, m in _gates(suites):
         g = m["gate"]
         if _fails(g):
-            # a confident gate's reason line carries its interval (decisions.apply_gates)
+            # a confident gate's reason line carries its interval (gates.decide_gate)
             lines.append(f"{label(s)} {g['reason']}" if g.get("reason") else
                          describe(label(s), m["name"], m["value"], g["op"], g["threshold"], m["n"]))
     return lines
