@@ -26,11 +26,11 @@ import numpy as np
 from .intervals import RESAMPLES, Evaluator, Units, metric_seed, resample_counts, unit_key, _vals
 from .metrics import MetricSpec, compute_metrics
 from .metrics.core import matches
+from .result_model import READABLE_SCHEMAS, SCHEMA as RESULTS_SCHEMA
 from .results import scored_items
 from .types import ScoredItem
 
 SCHEMA = "pytest-trustllm/baseline/1"
-RESULTS_SCHEMA = "pytest-trustllm/results/1"
 
 
 class BaselineError(Exception):
@@ -82,7 +82,7 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         raise BaselineError(f"baseline file not found: {path} (write one with --trust-save-baseline={path})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BaselineError(f"baseline file {path} cannot be read: {e}") from None
-    if not isinstance(doc, dict) or doc.get("schema") not in (SCHEMA, RESULTS_SCHEMA):
+    if not isinstance(doc, dict) or doc.get("schema") not in (SCHEMA, *READABLE_SCHEMAS):
         raise BaselineError(f"baseline file {path} is neither a baseline ({SCHEMA}) nor a results JSON "
                             f"({RESULTS_SCHEMA})")
     for s in doc.get("suites", []):

@@ -136,6 +136,7 @@ def mark_incomplete(suites: Sequence[Mapping[str, Any]], unsent: set[tuple[str, 
             if g and m.get("incomplete"):
                 value = "none" if m["value"] is None else f"{m['value']:.3f}"
                 g["verdict"], g["on_incomplete"] = "incomplete", on_incomplete
+                g["fails"] = on_incomplete == "fail"
                 g["reason"] = (f"{m['name']} incomplete: {n} item(s) skipped '{BUDGET_REACHED}' (value so far "
                                f"{value}, n={m['n']}; gate {g['op']} {g['threshold']:g})")
 

@@ -1,8 +1,9 @@
-"""Release decisions, once every metric has its value and interval (``state.finish`` calls these):
+"""Release decisions, once every metric has its value and interval (``results.decide_run`` calls these):
 
-- gates: ``--trust-gate=point`` keeps the value-vs-threshold verdict; ``--trust-gate=confident`` passes
-  only when the whole 95% interval clears the threshold, fails when the whole interval is on the wrong
-  side, else ``inconclusive`` (``--trust-inconclusive=fail|warn`` decides what that does to the run);
+- gates (decided in ``gates.decide_gate``): ``--trust-gate=point`` keeps the value-vs-threshold verdict;
+  ``--trust-gate=confident`` passes only when the whole 95% interval clears the threshold, fails when
+  the whole interval is on the wrong side, else ``inconclusive`` (``--trust-inconclusive=fail|warn``
+  decides what that does to the run); here only the lines about them;
 - ``--trust-baseline=PATH``: paired comparison with a saved run, failing on significant regressions;
 - several ``--trust-model``: paired comparison of the first model with each other one;
 - after the results exist: ``--trust-save-baseline`` and ``--trust-html`` files.
@@ -16,68 +17,40 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .gates import OPS
+from .gates import decide_gate
 from .metrics import MetricSpec
-
-FLIP = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+from .result_model import GateResult
+from .suite.schema import GateSpec
 
 
 # ---- gates ---------------------------------------------------------------------------------------
 
-def confident_verdict(value: float | None, interval: Sequence[float] | None, op: str, threshold: float,
-                      n: int | None = None) -> str:
-    """pass: the whole interval clears the threshold; fail: the whole interval is on the wrong side;
-    inconclusive: it straddles the threshold, or there is no interval; incomplete: no value, or no
-    scored item behind it."""
-    if value is None or n == 0:
-        return "incomplete"
-    if not interval:
-        return "inconclusive"
-    ok = [OPS[op](x, threshold) for x in interval]
-    if all(ok):
-        return "pass"
-    if not any(ok):
-        return "fail"
-    return "inconclusive"
-
-
-def _reason(m: Mapping[str, Any], g: Mapping[str, Any], verdict: str) -> str:
-    """One line after the suite label, with the numbers that decided a confident gate."""
-    v, ci, n, thr, op = m["value"], m.get("interval"), m["n"], g["threshold"], g["op"]
-    if verdict == "fail":
-        return (f"{m['name']} 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] lies entirely {FLIP[op]} {thr:.3f} "
-                f"(value {v:.3f}, n={n})")
-    if not ci:
-        return f"{m['name']} = {v:.3f} has no 95% interval (n={n}); gate {op} {thr:g} is inconclusive"
-    return (f"{m['name']} = {v:.3f}, 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] straddles the threshold {op} {thr:g} "
-            f"(n={n}): inconclusive")
-
-
 def apply_gates(settings: Any, suites: Sequence[dict[str, Any]]) -> list[str]:
-    """Set each gate's verdict for the gate mode (in place); returns terminal lines."""
+    """Decide the gates of results suites given as plain dicts (``gates.decide_gate``, as the run
+    does) and return the terminal lines; for callers that hold JSON rather than a typed run."""
+    for s in suites:
+        for m in s["metrics"]:
+            g = m.get("gate")
+            if g:
+                spec = GateSpec(m["name"], g["op"], g["threshold"], g.get("source", ""))
+                m["gate"] = decide_gate(spec, m["name"], m["value"], m.get("interval"), m["n"], settings).to_json()
+    return gate_notes(settings, suites)
+
+
+def gate_notes(settings: Any, suites: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Terminal lines about decided gates: the inconclusive ones a warn policy let pass, and with
+    --trust-sample in point mode, the point verdicts whose interval holds the threshold."""
     lines: list[str] = []
     noisy: list[str] = []
     for s in suites:
-        label = _label(s)
         for m in s["metrics"]:
-            g = m.get("gate")
-            if not g:
+            if not m.get("gate"):
                 continue
-            point = g["verdict"]
-            confident = confident_verdict(m["value"], m.get("interval"), g["op"], g["threshold"], m["n"])
-            g.update(mode=settings.gate, point_verdict=point, confident_verdict=confident)
-            if point == "incomplete":
-                g["on_incomplete"] = getattr(settings, "incomplete", "fail")
-            if settings.gate == "confident":
-                g["verdict"] = confident
-                if confident in ("fail", "inconclusive"):
-                    g["reason"] = _reason(m, g, confident)
-                if confident == "inconclusive":
-                    g["on_inconclusive"] = settings.inconclusive
-                    if settings.inconclusive == "warn":
-                        lines.append(f"inconclusive (warn): {label} {g['reason']}")
-            elif point in ("pass", "fail") and confident == "inconclusive":
-                noisy.append(f"{label} {m['name']}")
+            g = GateResult.from_json(m["gate"])
+            if g.verdict == "inconclusive" and g.on_inconclusive == "warn":
+                lines.append(f"inconclusive (warn): {_label(s)} {g.reason}")
+            elif g.mode == "point" and g.point_verdict in ("pass", "fail") and g.confident_verdict == "inconclusive":
+                noisy.append(f"{_label(s)} {m['name']}")
     if settings.gate == "point" and settings.sample and noisy:
         lines.append(f"note: --trust-sample={settings.sample}: {len(noisy)} point verdict(s) have the threshold inside "
                      f"their 95% interval, so they may be noise ({', '.join(noisy[:5])}"
@@ -244,10 +217,10 @@ def compare_models(settings: Any, suites: Sequence[Mapping[str, Any]],
 
 def apply_decisions(settings: Any, suites: list[dict[str, Any]], root: str | os.PathLike | None = None
                     ) -> dict[str, Any]:
-    """Modify the suites' gates in place; return extra top-level results keys: ``baseline``,
-    ``comparison`` and ``summary_extra`` (lines for the terminal summary). ``root``: the folder
-    ``suites[].file`` is relative to (pytest's rootdir; the merge command's --root)."""
-    lines = apply_gates(settings, suites)
+    """The comparisons of decided suites (``results.decide_run``); returns extra top-level results
+    keys: ``baseline``, ``comparison`` and ``summary_extra`` (lines for the terminal summary).
+    ``root``: the folder ``suites[].file`` is relative to (pytest's rootdir; the merge command's --root)."""
+    lines = gate_notes(settings, suites)
     extra: dict[str, Any] = {}
     specs_of = spec_loader(settings.rules, root)
     if settings.baseline:

@@ -4,13 +4,15 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
+from .result_model import GateResult, fails_run
 from .suite.schema import GATE_OPS, GateSpec
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+FLIP = {">=": "<", ">": "<=", "<=": ">", "<": ">="}  # the operator a value that misses the gate stands in
 
 
 class ThresholdsError(Exception):
@@ -91,13 +93,8 @@ def describe(suite_id: str, metric: str, value: float | None, op: str, threshold
     if value is None or n == 0:
         return f"{suite_id} {metric} could not be computed (n={n}); gate {op} {threshold:g}"
     ok = OPS[op](value, threshold)
-    shown = op if ok else {">=": "<", ">": "<=", "<=": ">", "<": ">="}[op]
+    shown = op if ok else FLIP[op]
     return f"{suite_id} {metric} = {value:.3f} {shown} {threshold:.3f} (n={n})"
-
-
-def gate_json(g: GateSpec, value: float | None, n: int) -> dict[str, Any]:
-    return {"op": g.op, "threshold": g.threshold, "verdict": verdict(value, g.op, g.threshold, n),
-            "source": g.source}
 
 
 GATE_STATES = ("failed", "incomplete", "inconclusive", "passed")
@@ -109,9 +106,50 @@ def gate_state(g: Mapping[str, Any]) -> str:
     return {"fail": "failed", "incomplete": "incomplete", "inconclusive": "inconclusive"}.get(v, "passed")
 
 
-def gate_fails(g: Mapping[str, Any]) -> bool:
-    """Whether a gate fails the run: a failed gate always; an incomplete or inconclusive one unless
-    --trust-incomplete / --trust-inconclusive say warn."""
-    state = gate_state(g)
-    return (state == "failed" or (state == "incomplete" and g.get("on_incomplete", "fail") == "fail")
-            or (state == "inconclusive" and g.get("on_inconclusive", "fail") == "fail"))
+def confident_verdict(value: float | None, interval: Sequence[float] | None, op: str, threshold: float,
+                      n: int | None = None) -> str:
+    """pass: the whole interval clears the threshold; fail: the whole interval is on the wrong side;
+    inconclusive: it straddles the threshold, or there is no interval; incomplete: no value, or no
+    scored item behind it."""
+    if value is None or n == 0:
+        return "incomplete"
+    if not interval:
+        return "inconclusive"
+    ok = [OPS[op](x, threshold) for x in interval]
+    if all(ok):
+        return "pass"
+    if not any(ok):
+        return "fail"
+    return "inconclusive"
+
+
+def _confident_reason(metric: str, value: float, interval: Sequence[float] | None, n: int, op: str,
+                      threshold: float, verdict: str) -> str:
+    """One line after the suite label, with the numbers that decided a confident gate."""
+    ci = interval
+    if verdict == "fail":
+        return (f"{metric} 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] lies entirely {FLIP[op]} {threshold:.3f} "
+                f"(value {value:.3f}, n={n})")
+    if not ci:
+        return f"{metric} = {value:.3f} has no 95% interval (n={n}); gate {op} {threshold:g} is inconclusive"
+    return (f"{metric} = {value:.3f}, 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] straddles the threshold {op} {threshold:g} "
+            f"(n={n}): inconclusive")
+
+
+def decide_gate(gate: GateSpec, metric: str, value: float | None, interval: Sequence[float] | None, n: int,
+                policy: Any) -> GateResult:
+    """The one place a gate's verdict is decided. ``policy``: the run's settings (``gate``: point or
+    confident; ``incomplete`` and ``inconclusive``: fail or warn). Both verdicts are recorded; the
+    mode's is ``verdict``."""
+    point = verdict(value, gate.op, gate.threshold, n)
+    confident = confident_verdict(value, interval, gate.op, gate.threshold, n)
+    mode = policy.gate
+    final = confident if mode == "confident" else point
+    on_incomplete = getattr(policy, "incomplete", "fail") if point == "incomplete" else None
+    on_inconclusive = policy.inconclusive if final == "inconclusive" else None
+    reason = (_confident_reason(metric, value, interval, n, gate.op, gate.threshold, final)
+              if mode == "confident" and final in ("fail", "inconclusive") else None)
+    return GateResult(op=gate.op, threshold=gate.threshold, verdict=final, source=gate.source, mode=mode,
+                      point_verdict=point, confident_verdict=confident,
+                      fails=fails_run(final, on_incomplete, on_inconclusive), on_incomplete=on_incomplete,
+                      on_inconclusive=on_inconclusive, reason=reason)

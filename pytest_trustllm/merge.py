@@ -2,7 +2,7 @@
 
 Nothing is averaged: every suite's per-item records from all shards are put back together and every
 metric, interval, gate, baseline comparison and model comparison is recomputed from them with the
-same code a single run uses (``results.suite_result`` and ``decisions.apply_decisions``), so the
+same code a single run uses (``results.decide_run``), so the
 merged results equal those of one unsharded run. The suite YAML files are read again from
 ``suites[].file``, relative to ``root`` (the pytest rootdir of the shards; default: the current folder).
 
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .results import SCHEMA
+from .result_model import READABLE_SCHEMAS, SCHEMA
 from .suite.builtin import resolve_file_ref
 
 # settings that change the numbers or the decisions: every shard must agree on them
@@ -37,7 +37,7 @@ def read_results(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
             raise MergeError(f"results file not found: {p}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise MergeError(f"results file {p} cannot be read: {e}") from None
-        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        if not isinstance(doc, dict) or doc.get("schema") not in READABLE_SCHEMAS:
             raise MergeError(f"{p} is not a pytest-trustllm results file (schema {SCHEMA}); write one with "
                              "--trust-report=PATH")
         doc["_path"] = str(p)
@@ -94,32 +94,6 @@ def _settings(raw: Mapping[str, Any]):
     return Settings(**values)
 
 
-def _merge_judges(docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in docs:
-        for j in d.get("judges", []):
-            key = (j["kind"], j["name"])
-            if key not in merged:
-                merged[key] = dict(j)
-            else:
-                for k in ("calls", "cached", "failures", "prompt_tokens", "completion_tokens"):
-                    merged[key][k] = merged[key].get(k, 0) + j.get(k, 0)
-    return [merged[k] for k in sorted(merged)]
-
-
-def _model_block(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    block = dict(docs[0].get("model") or {})
-    for d in docs[1:]:
-        m = d.get("model") or {}
-        if m.get("identity") and not block.get("identity"):
-            block["identity"] = m["identity"]
-        if m.get("identities"):
-            ids = dict(block.get("identities") or {})
-            ids.update({k: v for k, v in m["identities"].items() if v})
-            block["identities"] = ids
-    return block
-
-
 def pytest_status(docs: Sequence[Mapping[str, Any]]) -> int:
     """The pytest part of the shards' statuses: 5 (no tests) only if every shard had none."""
     codes = [int((d.get("exit") or {}).get("pytest", 0) or 0) for d in docs]
@@ -129,12 +103,20 @@ def pytest_status(docs: Sequence[Mapping[str, Any]]) -> int:
     return 5 if codes and all(c == 5 for c in codes) else 0
 
 
+def _process_info(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A shard's results as the run's processes report to ``results.decide_run``."""
+    model = doc.get("model") or {}
+    spec = model.get("spec")
+    models = dict(model.get("identities") or {})
+    if isinstance(spec, str) and model.get("identity") is not None:
+        models[spec] = model["identity"]
+    return {"models": models, "judges": doc.get("judges", []), "data_notes": doc.get("data") or {}}
+
+
 def merge_results(docs: Sequence[Mapping[str, Any]], root: str | os.PathLike | None = None,
                   allow_partial: bool = False) -> dict[str, Any]:
-    """The results of one run, recomputed from the shards' per-item records."""
-    from .decisions import apply_decisions, exit_failures
-    from .intervals import add_intervals
-    from .results import exit_decision, generation_totals, suite_result
+    """The results of one run, recomputed from the shards' per-item records (``results.decide_run``)."""
+    from .results import SuiteRun, decide_run
     from .suite.load import SuiteError, load_suite
 
     if not docs:
@@ -152,13 +134,9 @@ def merge_results(docs: Sequence[Mapping[str, Any]], root: str | os.PathLike | N
                     g["gates"][m["name"]] = m
             for r in s["records"]:
                 g["records"].setdefault(r["id"], r)  # shards are disjoint; a repeated id counts once
-    multi = len(settings.model) > 1
-
-    def seeded(specs, items, values):
-        return add_intervals(specs, items, values, seed=settings.seed)
 
     order = sorted(groups, key=lambda k: (os.path.normpath(os.path.join(root, k[0])), str(k[1]), str(k[2])))
-    suites = []
+    runs = []
     for file, model, origin in order:
         g = groups[(file, model, origin)]
         path = resolve_file_ref(file, root)
@@ -168,40 +146,12 @@ def merge_results(docs: Sequence[Mapping[str, Any]], root: str | os.PathLike | N
             raise MergeError(f"suite {g['first']['id']}: cannot read {path} ({e}); run the merge from the shards' "
                              "rootdir or pass --root") from None
         payloads = sorted(g["records"].values(), key=lambda p: (p["index"], p["id"]))
-        r = suite_result(suite, file, model, payloads, settings.rules,
-                         _overrides(suite.id, list(g["gates"].values())), seeded, origin)
-        r["multi_model"] = multi
-        suites.append(r)
-    extra = apply_decisions(settings, suites, root=root)
-    if notes:
-        extra["summary_extra"] = notes + extra.get("summary_extra", [])
-    status, reason = exit_decision(suites, pytest_status(docs), exit_failures(extra))
-    data: dict[str, str] = {}
-    for d in docs:
-        data.update(d.get("data") or {})
+        runs.append(SuiteRun(suite, file, model, origin, payloads, _overrides(suite.id, list(g["gates"].values()))))
     merged_settings = dict(docs[0]["settings"])
     merged_settings["shard"] = None
-    return {
-        "schema": SCHEMA,
-        "model": _model_block(docs),
-        "settings": merged_settings,
-        "generation": generation_totals(suites),
-        "judges": _merge_judges(docs),
-        "data": data,
-        "suites": suites,
-        **extra,
-        "exit": {"status": status, "reason": reason, "pytest": pytest_status(docs)},
-        "merged_from": [d["_path"] for d in docs],
-    }
-
-
-def junit_model_props(model: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"spec": model.get("spec")}
-    if model.get("identity"):
-        out["identity"] = model["identity"]
-    if model.get("identities"):
-        out["identities"] = model["identities"]
-    return out
+    run = decide_run(settings, runs, [_process_info(d) for d in docs], pytest_status(docs), root,
+                     settings_json=merged_settings, notes=notes, merged_from=[d["_path"] for d in docs])
+    return run.to_json()
 
 
 def merge_junit(out: str | os.PathLike, inputs: Sequence[str | os.PathLike], results: Mapping[str, Any]) -> int:
@@ -209,7 +159,7 @@ def merge_junit(out: str | os.PathLike, inputs: Sequence[str | os.PathLike], res
     returns the number of test cases."""
     from junitparser import JUnitXml, TestSuite
 
-    from .report import add_junit_gates
+    from .report import add_junit_gates, junit_model_props
 
     merged = JUnitXml()
     for p in inputs:

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .gates import gate_fails
+from .result_model import GateResult
 from .xmltext import xml_safe
 
 
@@ -79,6 +79,16 @@ def write_json_atomic(path: str | Path, doc: Any) -> None:
     os.replace(tmp, path)
 
 
+def junit_model_props(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The results' ``model`` block as ``trust.model.*`` properties of the ``trust-gates`` suite."""
+    out: dict[str, Any] = {"spec": model.get("spec")}
+    if model.get("identity"):
+        out["identity"] = model["identity"]
+    if model.get("identities"):
+        out["identities"] = model["identities"]
+    return out
+
+
 def add_junit_gates(path: str | Path, suites: Sequence[Mapping[str, Any]], model: Mapping[str, Any]) -> None:
     """Append a ``trust-gates`` test suite: one test case per gate (a failure element when it fails)
     and the numbers as suite properties (testcase properties are not in the JUnit schema)."""
@@ -102,7 +112,7 @@ def add_junit_gates(path: str | Path, suites: Sequence[Mapping[str, Any]], model
                 if v is not None:
                     gates.add_property(f"{prefix}.{k}", xml_safe(v if isinstance(v, str) else json.dumps(v)))
             text = f"{name} {m['name']} = {fmt(m['value'])}, gate {g['op']} {g['threshold']:g} (n={m['n']})"
-            if gate_fails(g):
+            if GateResult.from_json(g).fails:
                 case.result = [Failure(xml_safe(f"gate {g['verdict']}: {name} {g['reason']}" if g.get("reason")
                                                 else f"gate {g['verdict']}: {text}"), "TrustGateFailure")]
             elif g["verdict"] in ("inconclusive", "incomplete"):

@@ -1,19 +1,20 @@
-"""Controller-side aggregation: per-item payloads (from test reports, also across xdist) ->
-per-suite metrics, gates and the results JSON (schema ``pytest-trustllm/results/1``)."""
+"""Controller-side aggregation: per-item payloads (from test reports, also across xdist, or from the
+records of shards) -> the typed results (``result_model``), every verdict decided once in
+``decide_run``; the results JSON is their ``to_json`` (schema ``pytest-trustllm/results/2``)."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .gates import GATE_STATES, Override, describe, effective_gates, gate_fails, gate_json, gate_state
+from .gates import GATE_STATES, Override, decide_gate, describe, effective_gates, gate_state, unknown_overrides
 from .metrics import compute_metrics
 from .metrics.core import match_value
 from .report import label
+from .result_model import SCHEMA, ExitResult, GateResult, Interval, MetricResult, RunResult, SuiteResult
 from .suite.schema import SuiteSpec
 from .types import Score, ScoredItem
 
-SCHEMA = "pytest-trustllm/results/1"
 OUTCOMES = ("pass", "violation", "dropped", "error", "skip")
 
 
@@ -73,8 +74,9 @@ def _incomplete_reasons(specs: Sequence[Any], skipped: list[Mapping[str, Any]]) 
 
 
 def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[Mapping[str, Any]], rules: str,
-                 overrides: Iterable[Override], intervals: Callable | None = None,
-                 origin: str | None = None) -> dict[str, Any]:
+                 overrides: Iterable[Override], policy: Any, intervals: Callable | None = None,
+                 origin: str | None = None, multi_model: bool = False) -> SuiteResult:
+    """One suite's metrics, intervals and gates (decided under ``policy``, the run's settings)."""
     counts = Counter(p["outcome"] for p in payloads)
     specs = suite.metrics_for(rules)
     items = scored_items(payloads)
@@ -90,26 +92,21 @@ def suite_result(suite: SuiteSpec, file: str, model: str | None, payloads: list[
         g = gates.get(s.name)
         # no scored item: no value (a rule's empty default such as 0.0 is not a measurement)
         value = None if mv.n == 0 else mv.value
-        metrics.append({
-            "name": s.name, "value": value, "n": mv.n, "dropped": mv.dropped, "direction": s.direction,
-            "interval": list(mv.interval) if mv.interval and value is not None else None,
-            "gate": gate_json(g, value, mv.n) if g else None,
-            "incomplete": incomplete.get(s.name),
-            "description": s.description,
-            "detail": dict(mv.detail) if mv.detail else {},
-        })
-    return {
-        "id": suite.id, "title": suite.title, "file": file, "dimension": suite.dimension, "task": suite.task,
-        "model": model,
-        "origin": origin,
-        "items": {"total": len(payloads), "passed": counts.get("pass", 0), "violated": counts.get("violation", 0),
-                  "dropped": counts.get("dropped", 0), "errors": counts.get("error", 0),
-                  "skipped": counts.get("skip", 0)},
-        "skipped_reasons": skipped_reasons(payloads),
-        "metrics": metrics,
-        "records": [_record(p) for p in payloads],
-        **_repeats_block(payloads),
-    }
+        interval = Interval(*mv.interval) if mv.interval and value is not None else None
+        metrics.append(MetricResult(
+            name=s.name, value=value, n=mv.n, dropped=mv.dropped, direction=s.direction, interval=interval,
+            gate=decide_gate(g, s.name, value, interval.to_json() if interval else None, mv.n, policy) if g else None,
+            incomplete=incomplete.get(s.name), description=s.description,
+            detail=dict(mv.detail) if mv.detail else {}))
+    return SuiteResult(
+        id=suite.id, title=suite.title, file=file, dimension=suite.dimension, task=suite.task, model=model,
+        origin=origin,
+        items={"total": len(payloads), "passed": counts.get("pass", 0), "violated": counts.get("violation", 0),
+               "dropped": counts.get("dropped", 0), "errors": counts.get("error", 0),
+               "skipped": counts.get("skip", 0)},
+        skipped_reasons=skipped_reasons(payloads), metrics=tuple(metrics),
+        records=tuple(_record(p) for p in payloads), multi_model=multi_model,
+        repeats=_repeats_block(payloads))
 
 
 def skipped_reasons(payloads: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -118,12 +115,11 @@ def skipped_reasons(payloads: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return dict(counts.most_common())
 
 
-def _repeats_block(payloads: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _repeats_block(payloads: list[Mapping[str, Any]]) -> dict[str, Any] | None:
     """``repeats`` (consistency, flipping items) only for runs with --trust-repeats > 1."""
     from .repeats import suite_repeats
 
-    r = suite_repeats(payloads)
-    return {"repeats": r} if r else {}
+    return suite_repeats(payloads) or None
 
 
 def _record(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,13 +138,13 @@ def _record(p: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def generation_totals(suites: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def generation_totals(suites: Iterable[SuiteResult]) -> dict[str, Any]:
     """Top-level ``generation`` counts and token usage per model, from the per-item records."""
     total = {"generated": 0, "cached": 0, "replayed": 0, "errors": 0}
     usage: dict[str, dict[str, int]] = {}
     for s in suites:
-        u = usage.setdefault(str(s["model"]), {"prompt_tokens": 0, "completion_tokens": 0})
-        for gen in (g for r in s["records"] for g in _generations(r)):
+        u = usage.setdefault(str(s.model), {"prompt_tokens": 0, "completion_tokens": 0})
+        for gen in (g for r in s.records for g in _generations(r)):
             if gen is None:
                 continue
             if gen.get("error"):
@@ -174,12 +170,17 @@ def _generations(record: Mapping[str, Any]) -> list[Mapping[str, Any] | None]:
     return [x.get("generation") for x in reps] if reps else [record.get("generation")]
 
 
+def _fails(g: Mapping[str, Any]) -> bool:
+    """Read, not decided: ``fails`` as ``gates.decide_gate`` set it."""
+    return GateResult.from_json(g).fails
+
+
 def gate_failures(suites: Iterable[Mapping[str, Any]]) -> list[str]:
     lines = []
     for s, m in _gates(suites):
         g = m["gate"]
-        if gate_fails(g):
-            # a confident gate's reason line carries its interval (decisions.apply_gates)
+        if _fails(g):
+            # a confident gate's reason line carries its interval (gates.decide_gate)
             lines.append(f"{label(s)} {g['reason']}" if g.get("reason") else
                          describe(label(s), m["name"], m["value"], g["op"], g["threshold"], m["n"]))
     return lines
@@ -194,7 +195,7 @@ def gate_counts(suites: Iterable[Mapping[str, Any]]) -> str:
         n = counts.get(state, 0)
         if not n:
             continue
-        warned = sum(1 for g in gates if gate_state(g) == state and not gate_fails(g))
+        warned = sum(1 for g in gates if gate_state(g) == state and not _fails(g))
         note = "" if state in ("failed", "passed") or not warned else (
             " (warned)" if warned == n else f" ({warned} warned)")
         parts.append(f"{n} {state}{note}")
@@ -225,3 +226,100 @@ def exit_decision(suites: list[Mapping[str, Any]], pytest_status: int,
     if pytest_status:
         return pytest_status, f"trust: {passed}, but the pytest run failed (exit {pytest_status})"
     return 0, f"trust passed: {passed}" if gates else "trust passed: no gates"
+
+
+# ---- the run: one function for the live run and the shard merge ----------------------------------
+
+def model_block(settings: Any, infos: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``model``: the spec(s) asked for and the identities the processes that ran them reported."""
+    identities: dict[str, Any] = {}
+    for info in infos:
+        identities.update({k: v for k, v in info.get("models", {}).items() if v is not None})
+    specs = list(settings.model)
+    block: dict[str, Any] = {"spec": specs[0] if len(specs) == 1 else (specs or None)}
+    if len(specs) <= 1:
+        block["identity"] = identities.get(specs[0]) if specs else None
+    else:
+        block["identities"] = {s: identities.get(s) for s in specs}
+    return block
+
+
+def merge_judges(infos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The judges of all processes (or shards), their counts added up."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for info in infos:
+        for j in info.get("judges", []):
+            key = (j["kind"], j["name"])
+            if key not in merged:
+                merged[key] = dict(j)
+            else:
+                for k in ("calls", "cached", "failures", "prompt_tokens", "completion_tokens"):
+                    merged[key][k] = merged[key].get(k, 0) + j.get(k, 0)
+    return [merged[k] for k in sorted(merged)]
+
+
+def merge_notes(infos: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for info in infos:
+        out.update(info.get("data_notes", {}))
+    return out
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """The items one suite result is made of: its spec, ``file`` as the results name it, and the
+    payloads of one (model, origin); ``overrides``: the threshold overrides that apply."""
+
+    suite: SuiteSpec
+    file: str
+    model: str | None
+    origin: str | None
+    payloads: list[Mapping[str, Any]]
+    overrides: Sequence[Override]
+
+
+def decide_run(settings: Any, groups: Iterable[SuiteRun], infos: Sequence[Mapping[str, Any]], pytest_status: int,
+               root: Any, settings_json: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
+               merged_from: Sequence[str] | None = None, post: Sequence[Callable] = ()) -> RunResult:
+    """Item payloads -> the run's typed results, every verdict decided here once: metrics and their
+    intervals, gates (``gates.decide_gate``), the baseline and model comparisons, the exit status.
+    ``infos``: what the processes that ran the items know (model identities, judge counts, data notes);
+    ``root``: the folder ``suites[].file`` is relative to. ``post``: the run's extensions (budget, sequential
+    gates, calibration), each ``f(suite_docs) -> (blocks, summary lines)``, called before the exit decision; a
+    budget may turn a gate incomplete (verdict and ``fails`` both), nothing else changes a verdict."""
+    from .decisions import apply_decisions, exit_failures
+    from .intervals import add_intervals
+
+    def seeded(specs, items, values):
+        return add_intervals(specs, items, values, seed=settings.seed)
+
+    multi = len(settings.model) > 1
+    groups = list(groups)
+    suites = tuple(suite_result(g.suite, g.file, g.model, g.payloads, settings.rules, g.overrides, settings, seeded,
+                                g.origin, multi) for g in groups)
+    docs = [s.to_json() for s in suites]
+    extra = apply_decisions(settings, docs, root=root)
+    blocks: dict[str, Any] = {}
+    for extension in post:
+        more, lines = extension(docs)
+        blocks.update(more)
+        extra["summary_extra"] = list(extra["summary_extra"]) + list(lines)
+    if post:
+        suites = tuple(SuiteResult.from_json(d) for d in docs)
+    status, reason = exit_decision(docs, pytest_status, exit_failures(extra))
+    if not settings.model and suites:  # nothing was asked of a model: no verdict either way
+        skipped = sum(s.items["skipped"] for s in suites)
+        status, reason = pytest_status, (f"trust: no model selected (pass --trust-model); {skipped} trust "
+                                         "item(s) skipped, no gate evaluated")
+    overrides = list(dict.fromkeys(o for g in groups for o in g.overrides))
+    bad = unknown_overrides(overrides, {s.id: [m.name for m in s.metrics] for s in suites})
+    if bad:
+        status, reason = (status or 1), reason + f"; unknown threshold override(s): {', '.join(bad)}"
+    return RunResult(
+        model=model_block(settings, infos),
+        settings=dict(settings_json) if settings_json is not None else settings.to_json(),
+        generation=generation_totals(suites), judges=tuple(merge_judges(infos)), data=merge_notes(infos),
+        suites=suites, exit=ExitResult(status, reason, pytest_status),
+        summary_extra=tuple(notes) + tuple(extra["summary_extra"]),
+        baseline=extra.get("baseline"), comparison=extra.get("comparison"),
+        merged_from=tuple(merged_from) if merged_from is not None else None, blocks=blocks)

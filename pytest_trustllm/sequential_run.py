@@ -151,7 +151,7 @@ class SequentialPlugin:
                 gm = gates.get(m["name"])
                 if g and gm and gm["verdict"]:
                     cs = gm["cs"]
-                    g["verdict"] = gm["verdict"]
+                    g["verdict"], g["fails"] = gm["verdict"], gm["verdict"] == "fail"
                     g["sequential"] = {"decided_after": n, "cs": cs, "alpha": self.state.settings.alpha}
                     shown = f"[{cs[0]:.3f}, {cs[1]:.3f}]" if cs else "n/a"
                     g["reason"] = (f"{m['name']} {'passes' if gm['verdict'] == 'pass' else 'fails'} {g['op']} "

@@ -2,6 +2,7 @@
 payloads (controller) and the final results. The plugin's hooks call into this."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 
 from .backends.base import describe_model_spec
-from .gates import Override, ThresholdsError, read_thresholds_file, unknown_overrides
+from .gates import Override, ThresholdsError, read_thresholds_file
 from .options import Settings
-from .report import add_junit_gates, item_lines, skipped_lines, summary_lines, write_json_atomic
-from .results import SCHEMA, Collector, exit_decision, gate_counts, generation_totals, suite_result
+from .report import add_junit_gates, item_lines, junit_model_props, skipped_lines, summary_lines, write_json_atomic
+from .result_model import RunResult
+from .results import Collector, SuiteRun, decide_run, gate_counts
 from .runtime import Runtime, session_cache_path
 from .dataset import DatasetError
 from .suite.builtin import file_ref, is_builtin
@@ -50,7 +52,8 @@ class RunState:
     overrides: list[Override]
     collector: Collector = field(default_factory=Collector)
     worker_outputs: list[dict[str, Any]] = field(default_factory=list)
-    results: dict[str, Any] | None = None
+    run: RunResult | None = None
+    results: dict[str, Any] | None = None  # the run's JSON form, as written to --trust-report
     exit_reason: str | None = None
     _suites: dict[str, SuiteSpec] = field(default_factory=dict)
     _chunks: dict[str, list] | None = None
@@ -341,71 +344,57 @@ class RunState:
         return self._suites[file]
 
     def finish(self, pytest_status: int) -> int:
-        """Reduce metrics, apply gates, write the results JSON; returns the exit status."""
-        infos = [self.process_info()] + self.worker_outputs
-        suites = []
-        multi = len(self.settings.model) > 1
-        intervals = _interval_fn(self.settings)
+        """Decide the run (``results.decide_run``), write the results JSON; returns the exit status."""
         if self.runtime.sequential is not None:
             self.runtime.sequential.finalize_payloads(self.collector)
+        groups = []
         for file, model, origin, payloads in self.collector.groups():
             try:
                 suite = self.suite_for(file)
             except SuiteError:
                 continue
-            r = suite_result(suite, file_ref(file, self.config.rootpath), model, payloads,
-                             self.settings.rules, self.overrides, intervals, origin)
-            r["multi_model"] = multi
-            suites.append(r)
-        extra = _post_process(self, suites)
-        if self.runtime.budget is not None:
-            extra["budget"], lines = self.runtime.budget.results_block(suites, _merge_judges(infos))
-            extra["summary_extra"] = extra.get("summary_extra", []) + lines
-        if self.runtime.sequential is not None:
-            extra["sequential"], lines = self.runtime.sequential.results_block(suites)
-            extra["summary_extra"] = extra.get("summary_extra", []) + lines
-        if self.settings.calibration:
-            from .calibrate import attachment_lines, run_attachment
-
-            extra["calibration"] = run_attachment(self.settings.calibration, self.resolve_refusal())
-            extra["summary_extra"] = extra.get("summary_extra", []) + attachment_lines(extra["calibration"])
+            groups.append(SuiteRun(suite, file_ref(file, self.config.rootpath), model, origin, payloads,
+                                   self.overrides))
+        infos = [self.process_info()] + self.worker_outputs
+        self.run = decide_run(self.settings, groups, infos, pytest_status, self.config.rootpath,
+                              post=self._extensions(infos))
         if self.settings.repeats > 1:
             from .repeats import summary_lines
             from .report import label
 
-            extra["summary_extra"] = summary_lines(suites, label) + extra.get("summary_extra", [])
-        known = {s["id"]: [m["name"] for m in s["metrics"]] for s in suites}
-        bad = unknown_overrides(self.overrides, known)
-        status, reason = exit_decision(suites, pytest_status, _exit_failures(extra))
-        if not self.settings.model and suites:  # nothing was asked of a model: no verdict either way
-            skipped = sum(s["items"]["skipped"] for s in suites)
-            status, reason = pytest_status, (f"trust: no model selected (pass --trust-model); {skipped} trust "
-                                             "item(s) skipped, no gate evaluated")
-        if bad:
-            status, reason = (status or 1), reason + f"; unknown threshold override(s): {', '.join(bad)}"
-        self.exit_reason = reason
-        self.results = {
-            "schema": SCHEMA,
-            "model": _model_block(self.settings, infos),
-            "settings": self.settings.to_json(),
-            "generation": generation_totals(suites),
-            "judges": _merge_judges(infos),
-            "data": _merge_notes(infos),
-            "suites": suites,
-            **extra,
-            # "pytest": the run's own status before the trust decision (the shard merge recombines it)
-            "exit": {"status": status, "reason": reason, "pytest": pytest_status},
-        }
+            lines = summary_lines(self.run.to_json()["suites"], label)
+            self.run = dataclasses.replace(self.run, summary_extra=tuple(lines) + self.run.summary_extra)
+        self.exit_reason = self.run.exit.reason
+        self.results = self.run.to_json()
         _write_outputs(self)
         if self.settings.report:
             write_json_atomic(self.settings.report, self.results)
-        return status
+        return self.run.exit.status
+
+    def _extensions(self, infos: list[dict[str, Any]]) -> list:
+        """What --trust-budget, --trust-sequential and --trust-calibration add to the decision (``decide_run``)."""
+        out = []
+        if self.runtime.budget is not None:
+            from .results import merge_judges
+
+            out.append(lambda suites: _named("budget", *self.runtime.budget.results_block(suites, merge_judges(infos))))
+        if self.runtime.sequential is not None:
+            out.append(lambda suites: _named("sequential", *self.runtime.sequential.results_block(suites)))
+        if self.settings.calibration:
+            from .calibrate import attachment_lines, run_attachment
+
+            def calibration(suites):
+                block = run_attachment(self.settings.calibration, self.resolve_refusal())
+                return {"calibration": block}, attachment_lines(block)
+
+            out.append(calibration)
+        return out
 
     def write_junit(self, config: pytest.Config) -> None:
         xmlpath = config.option.xmlpath if hasattr(config.option, "xmlpath") else None
         if (xmlpath and self.results and self.results["suites"] and self.settings.model
                 and os.path.exists(xmlpath)):
-            add_junit_gates(xmlpath, self.results["suites"], _junit_model_props(self.results["model"]))
+            add_junit_gates(xmlpath, self.results["suites"], junit_model_props(self.results["model"]))
             if self.settings.repeats > 1:
                 from .repeats import add_junit_properties
 
@@ -463,74 +452,18 @@ class RunState:
         self.runtime.close()
 
 
-def _interval_fn(settings: Settings):
-    from .intervals import add_intervals
-
-    return lambda specs, items, values: add_intervals(specs, items, values, seed=settings.seed)
-
-
-def _post_process(state: RunState, suites: list[dict[str, Any]]) -> dict[str, Any]:
-    """Release decisions (confident gates, baselines, model comparisons) once metrics exist."""
-    from .decisions import apply_decisions
-
-    return apply_decisions(state.settings, suites, root=state.config.rootpath)
-
-
-def _exit_failures(extra: dict[str, Any]) -> list[str]:
-    """Besides the gates, what fails the run (significant regressions against --trust-baseline)."""
-    if "baseline" not in extra:
-        return []
-    from .decisions import exit_failures
-
-    return exit_failures(extra)
+def _named(name: str, block: Any, lines: list[str]) -> tuple[dict[str, Any], list[str]]:
+    return {name: block}, lines
 
 
 def _write_outputs(state: RunState) -> None:
     """Files made from the final results (--trust-save-baseline, --trust-html); lines for the summary."""
-    if state.results is None or not (state.settings.save_baseline or state.settings.html):
+    if state.run is None or not (state.settings.save_baseline or state.settings.html):
         return
+    from dataclasses import replace
+
     from .decisions import write_outputs
 
-    state.results.setdefault("summary_extra", []).extend(write_outputs(state.settings, state.results))
-
-
-def _model_block(settings: Settings, infos: list[dict[str, Any]]) -> dict[str, Any]:
-    identities: dict[str, Any] = {}
-    for info in infos:
-        identities.update(info.get("models", {}))
-    specs = list(settings.model)
-    block: dict[str, Any] = {"spec": specs[0] if len(specs) == 1 else (specs or None)}
-    if len(specs) <= 1:
-        block["identity"] = identities.get(specs[0]) if specs else None
-    else:
-        block["identities"] = {s: identities.get(s) for s in specs}
-    return block
-
-
-def _merge_judges(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for info in infos:
-        for j in info.get("judges", []):
-            key = (j["kind"], j["name"])
-            if key not in merged:
-                merged[key] = dict(j)
-            else:
-                for k in ("calls", "cached", "failures", "prompt_tokens", "completion_tokens"):
-                    merged[key][k] = merged[key].get(k, 0) + j.get(k, 0)
-    return [merged[k] for k in sorted(merged)]
-
-
-def _merge_notes(infos: list[dict[str, Any]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for info in infos:
-        out.update(info.get("data_notes", {}))
-    return out
-
-
-def _junit_model_props(model: dict[str, Any]) -> dict[str, Any]:
-    out = {"spec": model.get("spec")}
-    if model.get("identity"):
-        out["identity"] = model["identity"]
-    if model.get("identities"):
-        out["identities"] = model["identities"]
-    return out
+    lines = write_outputs(state.settings, state.results)
+    state.run = replace(state.run, summary_extra=state.run.summary_extra + tuple(lines))
+    state.results = state.run.to_json()

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping
 
 import pytest
 import yaml
+from results_schema import check_results
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (REPO / ".." / "shared").resolve()
@@ -113,7 +114,7 @@ class TrustRun:
         result = self.run(f"--trust-report={name}", *args)
         path = self.path / name
         assert path.is_file(), result.stdout.str()
-        return result, json.loads(path.read_text(encoding="utf-8"))
+        return result, check_results(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _inner_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,7 +54,7 @@ def test_terminal_summary_one_line_per_metric(trust: TrustRun) -> None:
 def test_results_json_schema_and_keys(trust: TrustRun) -> None:
     _project(trust)
     result, report = trust.report("--trust-model=replay")
-    assert report["schema"] == "pytest-trustllm/results/1"
+    assert report["schema"] == "pytest-trustllm/results/2"
     assert report["model"]["spec"] == "replay"
     assert report["settings"]["model"] == ["replay"] and report["settings"]["rules"] == "paper"
     assert {"generated", "cached"} <= set(report["generation"])

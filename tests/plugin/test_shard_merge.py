@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SHARED
+from results_schema import check_results
 
 RECORDED = Path(os.environ.get("TRUSTLLM_RECORDED") or SHARED / "trustllm" / "recorded") / "mistral-7b"
 SUITES = ("robustness/advglue", "privacy/confaide", "truthfulness/external", "ethics/ethics")
@@ -65,7 +66,7 @@ def test_merged_shards_equal_one_unsharded_run(single):
     done = cli("merge", "merged.json", "s1.json", "s2.json", "s3.json",
                "--junit", "merged.xml", "s1.xml", "s2.xml", "s3.xml", cwd=single.path)
     assert done.returncode == one["exit"]["status"] == 0, done.stderr + done.stdout
-    merged = json.loads((single.path / "merged.json").read_text())
+    merged = check_results(json.loads((single.path / "merged.json").read_text()))
     assert merged["suites"] == one["suites"]  # metrics, intervals, gates, counts, per-item records
     assert merged["generation"] == one["generation"]
     assert merged["exit"] == one["exit"]
@@ -105,7 +106,7 @@ def test_merged_shards_reproduce_the_baseline_and_model_comparison(single):
         assert r.ret in (0, 1), r.stdout.str()
     done = cli("merge", "merged.json", "s1.json", "s2.json", cwd=single.path)
     one = json.loads((single.path / "full.json").read_text())
-    merged = json.loads((single.path / "merged.json").read_text())
+    merged = check_results(json.loads((single.path / "merged.json").read_text()))
     shard = json.loads((single.path / "s1.json").read_text())
     assert done.returncode == full.ret == one["exit"]["status"], done.stderr + done.stdout
     # the blocks are really there, and a shard's own differ (they are computed on half the items)

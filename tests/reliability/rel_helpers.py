@@ -162,7 +162,11 @@ def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen | None = No
 
 
 def load_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON file; a results document is checked against results.schema.json. (Imported here: the
+    inner runs load this module as part of the rel_fakes plugin, without tests/ on their path.)"""
+    from results_schema import check_if_results
+
+    return check_if_results(json.loads(path.read_text(encoding="utf-8")))
 
 
 def comparable(results: Mapping[str, Any]) -> dict[str, Any]:

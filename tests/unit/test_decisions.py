@@ -5,7 +5,8 @@ import copy
 
 import pytest
 
-from pytest_trustllm.decisions import apply_decisions, apply_gates, confident_verdict
+from pytest_trustllm.decisions import apply_decisions, apply_gates
+from pytest_trustllm.gates import confident_verdict
 from pytest_trustllm.options import Settings
 from pytest_trustllm.results import exit_decision
 
