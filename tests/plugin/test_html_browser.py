@@ -37,14 +37,14 @@ def test_the_shipped_leaderboard_is_generated_from_the_shared_one():
     spec = importlib.util.spec_from_file_location("build_leaderboard", REPO / "scripts" / "build_leaderboard.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    from pytest_trustllm.html import leaderboard
+    from pytest_trustllm.leaderboard import leaderboard
 
     assert leaderboard() == mod.build(yaml.safe_load(LEADERBOARD_YAML.read_text()))
     assert "783aea78" in leaderboard()["source"]
 
 
 def test_rank_among_the_paper_models():
-    from pytest_trustllm.html import rank
+    from pytest_trustllm.leaderboard import rank
 
     published = {"a": 0.9, "b": 0.8, "c": 0.8, "d": 0.5, "e": 0.1}
     assert rank(0.85, "higher", published, "abcde") == {"rank": 2, "of": 6, "share_beaten": 0.8}
