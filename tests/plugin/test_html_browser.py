@@ -110,3 +110,17 @@ def test_the_report_in_a_headless_browser(report, tmp_path):
     shot = tmp_path / "report.png"
     done = chromium("--hide-scrollbars", "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri(), tmp=tmp_path)
     assert shot.is_file() and shot.stat().st_size > 20_000, done.stderr[-2000:]
+
+
+def test_the_page_inlines_the_package_css_and_js_once():
+    """The style and the filter script are package files (pytest_trustllm/html_report/), inlined verbatim."""
+    from importlib.resources import files
+
+    from pytest_trustllm.html import render
+
+    folder = files("pytest_trustllm").joinpath("html_report")
+    css, js = (folder.joinpath(n).read_text(encoding="utf-8") for n in ("report.css", "report.js"))
+    page = render({"suites": [], "model": {"spec": "fake"}, "exit": {"status": 0, "reason": ""}})
+    assert page.count(css) == 1 and page.count(js) == 1
+    assert page.index("<style>") < page.index(css) < page.index("</style>")
+    assert page.index("<script>") < page.index(js) < page.index("</script>")
