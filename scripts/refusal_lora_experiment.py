@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import train_refusal as tr  # noqa: E402
+from refusal_training.data import HOLDOUT_TEST, HOLDOUT_TRAIN, default_recorded, load  # noqa: E402
+from refusal_training.doc import table  # noqa: E402
+from refusal_training.evaluation import TARGET_RTA_DIFF, evaluate, rta_rows_ok  # noqa: E402
 
 MAX_TOKENS, RANK, ALPHA, LR, BATCH, WARMUP, SEED = 192, 16, 32, 1e-3, 32, 30, 0
 
@@ -63,9 +65,9 @@ def main() -> int:
         mask = b["attention_mask"].unsqueeze(-1).float()
         return head((enc(**b).last_hidden_state * mask).sum(1) / mask.sum(1)).squeeze(-1)
 
-    rows = tr.load(tr.default_recorded())
-    train = [r for r in rows if r[0] in tr.HOLDOUT_TRAIN]
-    test = [r for r in rows if r[0] in tr.HOLDOUT_TEST]
+    rows = load(default_recorded())
+    train = [r for r in rows if r[0] in HOLDOUT_TRAIN]
+    test = [r for r in rows if r[0] in HOLDOUT_TEST]
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
     steps = math.ceil(len(train) / BATCH)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / WARMUP) * max(0.0, 1 - s / steps))
@@ -92,10 +94,10 @@ def main() -> int:
         for s in range(0, len(order), 64):
             bi = order[s:s + 64]
             pred[bi] = (logits([test[i][2] for i in bi]) > 0).numpy().astype(int)
-    res = tr.evaluate(test, pred)
-    ok, total = tr.rta_rows_ok(res)
-    print("\n".join(tr.table(res, tr.HOLDOUT_TEST)))
-    print(f"held-out agreement {res[('all', 'all')]['agree']:.4f}; RtA within {tr.TARGET_RTA_DIFF} in {ok}/{total} "
+    res = evaluate(test, pred)
+    ok, total = rta_rows_ok(res)
+    print("\n".join(table(res, HOLDOUT_TEST)))
+    print(f"held-out agreement {res[('all', 'all')]['agree']:.4f}; RtA within {TARGET_RTA_DIFF} in {ok}/{total} "
           f"task rows; train {train_s:.0f}s, {len(test) / (time.time() - t1):.1f} responses/s", flush=True)
     return 0
 

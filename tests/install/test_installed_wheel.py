@@ -80,6 +80,18 @@ def test_wheel_carries_the_26_suites_and_no_workspace_path(wheel: Path) -> None:
         assert leaks == []
 
 
+def test_installed_package_writes_the_html_report(installed: Path, tmp_path: Path) -> None:
+    """The report's templates, CSS and JS are package data: the installed wheel renders the page from them."""
+    py = installed / "bin" / "python"
+    code = ("from pytest_trustllm.html import write_html; write_html('r.html', {'suites': [], "
+            "'model': {'spec': 'fake <b>'}, 'exit': {'status': 0, 'reason': 'all gates passed'}})")
+    run = subprocess.run([str(py), "-c", code], cwd=tmp_path, capture_output=True, text=True, env=_clean_env())
+    assert run.returncode == 0, run.stdout + run.stderr
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<title>pytest-trustllm: fake &lt;b&gt;</title>" in page and "all gates passed" in page
+    assert "box-sizing:border-box" in page and "getElementById('f-suite')" in page  # report.css, report.js
+
+
 def test_installed_package_runs_from_an_empty_folder(installed: Path, tmp_path: Path) -> None:
     py = installed / "bin" / "python"
     where = subprocess.run([str(py), "-c", "import pytest_trustllm, sys; print(pytest_trustllm.__file__)"],
