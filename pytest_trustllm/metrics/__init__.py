@@ -9,4 +9,5 @@ from .core import (  # noqa: F401
     matches,
     reduction,
 )
+from .weights import weighted_reduction  # noqa: F401
 from . import generic, classification, correlation  # noqa: F401  (registration on import)
