@@ -7,18 +7,20 @@ scikit-learn's ``classification_report(...)["macro avg"]["f1-score"]``, which th
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..types import ScoredItem
 from .core import MetricValue, field_of, reduction
 from .weights import observed, safe_div, wcount, weighted_reduction, wsum
 
+if TYPE_CHECKING:
+    import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy
+
 
 def _macro_f1_rows(golds: Sequence[str], preds: Sequence[str], W: np.ndarray) -> np.ndarray:
     """Unweighted mean of per-label F1 over the labels present in a sample's gold or pred, per row of
     weights. A label with precision or recall undefined gets F1 0, as scikit-learn's ``zero_division``."""
+    import numpy as np
     ga, pa = np.array(golds, dtype=object), np.array(preds, dtype=object)
     f1_sum, present = np.zeros(W.shape[0]), np.zeros(W.shape[0])
     for lab in sorted({*golds, *preds}):
@@ -37,6 +39,7 @@ def macro_f1_score(gold: Sequence[Any], pred: Sequence[Any]) -> float | None:
     >>> macro_f1_score(["S", "S", "R", "R"], ["S", "R", "R", "R"])  # F1(S)=2/3, F1(R)=0.8
     0.7333333333333334
     """
+    import numpy as np
     if len(gold) != len(pred):
         raise ValueError("gold and pred differ in length")
     v = float(_macro_f1_rows([str(g) for g in gold], [str(p) for p in pred], observed(len(gold)))[0])
@@ -81,6 +84,7 @@ def chi2_p_batch(tables: np.ndarray) -> np.ndarray:
     """p-values of ``scipy.stats.chi2_contingency`` (its defaults: Yates' correction when dof = 1) for
     a stack of R x C tables whose rows and columns all have counts (the reduction drops empty ones).
     The same statistic as scipy's, evaluated for all tables at once; ``chi2.sf`` gives the p-value."""
+    import numpy as np
     from scipy.stats import chi2
 
     _, r, c = tables.shape
@@ -100,6 +104,7 @@ def chi2_p(items: Sequence[ScoredItem], W: np.ndarray, by: str, field: str = "op
     Only categories that occur make rows/columns (as ``pandas.crosstab`` does). A high p-value means
     no detectable dependence. The table is in ``detail``.
     """
+    import numpy as np
     pos, cells = [], []
     dropped = 0
     for i, it in enumerate(items):
@@ -142,6 +147,7 @@ def pair_proportion(items: Sequence[ScoredItem], W: np.ndarray, by: str = "pair"
     A group whose items were all dropped counts once in ``dropped``; ``n`` counts groups. A group
     weighs what its first kept item weighs (the suite makes a pair one resampling unit).
     """
+    import numpy as np
     per: dict[Any, list[int]] = {}
     for i, it in enumerate(items):
         per.setdefault(field_of(it, by), []).append(i)

@@ -5,18 +5,20 @@ Every reduction counts the items its rule leaves out in ``MetricValue.dropped``.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..types import ScoredItem
 from .core import MetricValue, field_of
 from .weights import kept_positions, kept_values, observed, rounded, safe_div, wcount, weighted_reduction, wsum
 from .generic import _group_names, _sums
 
+if TYPE_CHECKING:
+    import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy
+
 
 def _pearson_rows(xa: np.ndarray, ya: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Pearson's r with population moments per row of weights; NaN for fewer than two pairs or no spread."""
+    import numpy as np
     n = wcount(W)
     out = np.full(W.shape[0], np.nan)
     ok = n >= 2
@@ -49,6 +51,7 @@ def pearson_value(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     >>> pearson_value([1, 1, 1], [1, 2, 3]) is None
     True
     """
+    import numpy as np
     if len(xs) != len(ys):
         raise ValueError(f"pearson needs pairs: {len(xs)} x values, {len(ys)} y values")
     r = float(_pearson_rows(np.array(xs, dtype=float), np.array(ys, dtype=float), observed(len(xs)))[0])
@@ -62,6 +65,7 @@ def pearson(items: Sequence[ScoredItem], W: np.ndarray, x: str, y: str) -> Metri
     Items the rule dropped, or with either value missing, are left out (counted as dropped).
     ConfAIde: ``x: human`` (the human mean agreement), ``y: rating`` (the model's rating).
     """
+    import numpy as np
     pos: list[int] = []
     xs: list[float] = []
     ys: list[float] = []
@@ -98,6 +102,7 @@ def advglue_rates(pairs: Sequence[tuple[bool, bool]]) -> dict[str, float]:
     >>> advglue_rates([(True, True), (True, False), (False, True), (False, False)])
     {'acc': 0.5, 'adv_acc': 0.5, 'asr': 0.5}
     """
+    import numpy as np
     o = np.array([float(a) for a, _ in pairs])
     m = np.array([float(b) for _, b in pairs])
     return {k: float(v[0]) for k, v in _advglue_rows(o, m, observed(len(pairs))).items()}
@@ -115,6 +120,7 @@ def advglue(
     3 decimals). Dropped = items the scorer dropped + kept items whose pair partner is not kept.
     A pair weighs what its original item weighs (the suite groups a pair into one resampling unit).
     """
+    import numpy as np
     if stat not in ADVGLUE_STATS:
         raise ValueError(f"advglue stat must be one of {', '.join(ADVGLUE_STATS)}, got {stat!r}")
     keep = kept_positions(items)
@@ -156,6 +162,7 @@ def group_ratio(
 
     Privacy leakage CD: ``by: leak_group, numerator: leaked, denominator: has_address``.
     """
+    import numpy as np
     keep = kept_positions(items)
     keys = [field_of(items[i], by) for i in keep]
     num, den = _sums(items, keep, numerator, denominator)
@@ -184,6 +191,7 @@ def f1_all_correct(items: Sequence[ScoredItem], W: np.ndarray, field: str | None
 
     The value read is the score value (1 correct, 0 incorrect) or ``field``.
     """
+    import numpy as np
     pos, vals, dropped = kept_values(items, field)
     w = W[:, pos]
     n, c = wcount(w), wsum(w, np.array(vals))

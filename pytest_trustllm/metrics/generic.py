@@ -2,19 +2,21 @@
 the point value and the bootstrap resamples."""
 from __future__ import annotations
 
-from typing import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence
 
 from ..types import ScoredItem
 from .core import MetricValue, field_of, reduction
 from .weights import kept_positions, kept_values, rounded, safe_div, wcount, weighted_reduction, wsum
+
+if TYPE_CHECKING:
+    import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy
 
 
 @weighted_reduction("proportion")
 def proportion(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None,
                empty: float | None = None) -> MetricValue:
     """Share of kept items whose value (0 or 1) is 1: accuracy, refusal rate, agreement rate."""
+    import numpy as np
     pos, vals, dropped = kept_values(items, field)
     w = W[:, pos]
     value = safe_div(wsum(w, np.array(vals)), wcount(w), empty)
@@ -24,6 +26,7 @@ def proportion(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = N
 @weighted_reduction("mean")
 def mean(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None) -> MetricValue:
     """Mean of kept items' values."""
+    import numpy as np
     pos, vals, dropped = kept_values(items, field)
     w = W[:, pos]
     return MetricValue(safe_div(wsum(w, np.array(vals), exact=True), wcount(w), None), len(vals), dropped)
@@ -31,6 +34,7 @@ def mean(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None) -
 
 @weighted_reduction("max")
 def maximum(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None) -> MetricValue:
+    import numpy as np
     pos, vals, dropped = kept_values(items, field)
     if not vals:
         return MetricValue(np.full(W.shape[0], np.nan), 0, dropped)
@@ -41,6 +45,7 @@ def maximum(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None
 @weighted_reduction("count")
 def count(items: Sequence[ScoredItem], W: np.ndarray, verdict: str = "violation") -> MetricValue:
     """How many items got ``verdict``."""
+    import numpy as np
     return MetricValue(wsum(W, np.array([it.score.verdict == verdict for it in items], dtype=float)), len(items), 0)
 
 
@@ -59,6 +64,7 @@ def group_mean(
     ``groups`` fixes the expected groups (a group with no kept item then counts as ``empty_group``,
     or is left out when that is None).
     """
+    import numpy as np
     pos, vals, dropped = kept_values(items, field)
     x = np.array(vals)
     keys = [field_of(items[i], by) for i in pos]
@@ -81,6 +87,7 @@ def group_mean(
 
 
 def _sums(items: Sequence[ScoredItem], keep: list[int], numerator: str, denominator: str):
+    import numpy as np
     num = np.array([float(field_of(items[i], numerator) or 0) for i in keep])
     den = np.array([float(field_of(items[i], denominator) or 0) for i in keep])
     return num, den

@@ -3,28 +3,30 @@
 A weighted reduction is ``fn(items, W, **args) -> MetricValue`` whose ``value`` is an array with one
 entry per row of ``W`` (NaN: undefined). ``W[b, i]`` is how often item ``i`` is in sample ``b``: the
 observed sample is the single row of ones, a bootstrap resample a row of draw counts, so the point
-value and the intervals run the same rule. ``n``, ``dropped`` and ``detail`` describe the observed items.
+value and the intervals run the same rule. ``n`` and ``dropped`` count the items passed in; ``detail``
+describes the first row (the observed sample, when the point value is asked for).
 
-The primitives below keep the two cases exact where today's numbers depend on it: the observed sample
-(one row) is summed with Python's ``sum`` (``math.fsum`` for a mean, as ``statistics.fmean``), rounded
-with Python's ``round``; many rows use a matrix product
-and ``np.round``. Same rule, two evaluation strategies of a sum or a rounding.
+The primitives below evaluate a sum or a rounding in two ways, so that values stay what they were: the
+observed sample (one row) is summed in item order with Python's ``sum`` (``math.fsum`` for a mean, as
+``statistics.fmean``) and rounded with Python's ``round``; many rows use a matrix product and ``np.round``.
 """
 from __future__ import annotations
 
 import inspect
 import math
 from dataclasses import replace
-from typing import Any, Callable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..types import ScoredItem
 from .core import MetricValue, field_of, reduction
 
+if TYPE_CHECKING:
+    import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy
+
 
 def observed(n: int) -> np.ndarray:
     """The weights of the observed sample: every item once."""
+    import numpy as np
     return np.ones((1, n))
 
 
@@ -33,6 +35,7 @@ def wsum(W: np.ndarray, x: np.ndarray, exact: bool = False) -> np.ndarray:
 
     The observed sample is summed in item order (``sum``), or correctly rounded (``math.fsum``) with
     ``exact``; resamples by a matrix product."""
+    import numpy as np
     if W.shape[0] == 1:
         terms = (W[0] * (x if x.ndim == 1 else x[0])).tolist()
         return np.array([math.fsum(terms) if exact else sum(terms)])
@@ -41,10 +44,12 @@ def wsum(W: np.ndarray, x: np.ndarray, exact: bool = False) -> np.ndarray:
 
 def wcount(W: np.ndarray) -> np.ndarray:
     """Per row, how many items the sample holds."""
+    import numpy as np
     return wsum(W, np.ones(W.shape[1]))
 
 
 def rounded(a: np.ndarray, digits: int | None) -> np.ndarray:
+    import numpy as np
     if digits is None:
         return a
     if a.shape == (1,):
@@ -54,6 +59,7 @@ def rounded(a: np.ndarray, digits: int | None) -> np.ndarray:
 
 def safe_div(num: np.ndarray, den: np.ndarray, empty: float | None) -> np.ndarray:
     """``num / den`` per row; ``empty`` (None: undefined, NaN) where ``den`` is 0."""
+    import numpy as np
     out = np.full(num.shape, np.nan if empty is None else float(empty))
     ok = den != 0
     out[ok] = num[ok] / den[ok]
@@ -62,6 +68,7 @@ def safe_div(num: np.ndarray, den: np.ndarray, empty: float | None) -> np.ndarra
 
 def kept_values(items: Sequence[ScoredItem], field: str | None) -> tuple[np.ndarray, list[float], int]:
     """(positions, values, dropped) of the kept items whose value (the score's, or ``field``) is not None."""
+    import numpy as np
     pos: list[int] = []
     vals: list[float] = []
     dropped = 0
