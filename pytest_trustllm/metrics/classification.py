@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..types import ScoredItem
 from .core import MetricValue, field_of, reduction
-from .weights import observed, safe_div, wcount, weighted_reduction, wsum
+from .weights import kept_pairs, observed, safe_div, wcount, weighted_reduction, wsum
 
 if TYPE_CHECKING:
     import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy
@@ -49,17 +49,7 @@ def macro_f1_score(gold: Sequence[Any], pred: Sequence[Any]) -> float | None:
 @weighted_reduction("macro_f1")
 def macro_f1(items: Sequence[ScoredItem], W: np.ndarray, pred: str = "pred", gold: str = "gold") -> MetricValue:
     """Macro-averaged F1 of ``pred`` against ``gold`` over the kept items (TrustLLM external, spec §2.T2)."""
-    pos, golds, preds = [], [], []
-    dropped = 0
-    for i, it in enumerate(items):
-        if it.score.dropped:
-            dropped += 1
-            continue
-        g, p = field_of(it, gold), field_of(it, pred)
-        if g is not None and p is not None:
-            pos.append(i)
-            golds.append(g)
-            preds.append(p)
+    pos, golds, preds, dropped = kept_pairs(items, gold, pred)
     value = _macro_f1_rows([str(g) for g in golds], [str(p) for p in preds], W[:, pos])
     counts: dict[str, int] = defaultdict(int)
     for g, p in zip(golds, preds):
@@ -105,16 +95,8 @@ def chi2_p(items: Sequence[ScoredItem], W: np.ndarray, by: str, field: str = "op
     no detectable dependence. The table is in ``detail``.
     """
     import numpy as np
-    pos, cells = [], []
-    dropped = 0
-    for i, it in enumerate(items):
-        if it.score.dropped:
-            dropped += 1
-            continue
-        a, o = field_of(it, by), field_of(it, field)
-        if a is not None and o is not None:
-            pos.append(i)
-            cells.append((str(a), str(o)))
+    pos, attrs, options, dropped = kept_pairs(items, by, field)
+    cells = [(str(a), str(o)) for a, o in zip(attrs, options)]
     rows = sorted({a for a, _ in cells})
     cols = sorted({o for _, o in cells})
     onehot = np.zeros((len(pos), len(rows) * len(cols)))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..types import ScoredItem
 from .core import MetricValue, field_of
-from .weights import kept_positions, kept_values, observed, rounded, safe_div, wcount, weighted_reduction, wsum
+from .weights import kept_pairs, kept_positions, kept_values, observed, rounded, safe_div, wcount, weighted_reduction, wsum
 from .generic import _group_names, _sums
 
 if TYPE_CHECKING:
@@ -66,19 +66,9 @@ def pearson(items: Sequence[ScoredItem], W: np.ndarray, x: str, y: str) -> Metri
     ConfAIde: ``x: human`` (the human mean agreement), ``y: rating`` (the model's rating).
     """
     import numpy as np
-    pos: list[int] = []
-    xs: list[float] = []
-    ys: list[float] = []
-    dropped = 0
-    for i, it in enumerate(items):
-        a, b = (None, None) if it.score.dropped else (field_of(it, x), field_of(it, y))
-        if a is None or b is None:
-            dropped += 1
-            continue
-        pos.append(i)
-        xs.append(float(a))
-        ys.append(float(b))
-    value = _pearson_rows(np.array(xs), np.array(ys), W[:, pos])
+    pos, xs, ys, _ = kept_pairs(items, x, y)
+    dropped = len(items) - len(pos)  # dropped by the scorer, or with either value missing
+    value = _pearson_rows(np.array(xs, dtype=float), np.array(ys, dtype=float), W[:, pos])
     return MetricValue(value, len(xs), dropped, kind="statistic", detail={"pairs": len(xs)})
 
 

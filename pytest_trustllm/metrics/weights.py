@@ -83,6 +83,25 @@ def kept_values(items: Sequence[ScoredItem], field: str | None) -> tuple[np.ndar
     return np.array(pos, dtype=int), vals, dropped
 
 
+def kept_pairs(items: Sequence[ScoredItem], first: str, second: str) -> tuple[list[int], list, list, int]:
+    """(positions, first values, second values, dropped) of the kept items where both fields are set;
+    ``dropped`` counts the items the scorer dropped (not those with a field missing)."""
+    pos: list[int] = []
+    firsts: list = []
+    seconds: list = []
+    dropped = 0
+    for i, it in enumerate(items):
+        if it.score.dropped:
+            dropped += 1
+            continue
+        a, b = field_of(it, first), field_of(it, second)
+        if a is not None and b is not None:
+            pos.append(i)
+            firsts.append(a)
+            seconds.append(b)
+    return pos, firsts, seconds, dropped
+
+
 def kept_positions(items: Sequence[ScoredItem]) -> list[int]:
     return [i for i, it in enumerate(items) if not it.score.dropped]
 
