@@ -36,7 +36,7 @@ def main() -> int:
         mixed = make_suite_project(tmp / "mixed", a.n, violation_every=10)
         base = make_parametrized_project(tmp / "param", a.n)
         args = ["-q", "-p", "no:cacheprovider"]
-        plugin_args = args + ["--trust-model=replay"]
+        plugin_args = args + ["--trust-model=replay", "--trust-suites=none"]  # the project's suite only
         runs = {"baseline (parametrized)": (base, args), "plugin replay, all pass": (passing, plugin_args)}
         if not a.no_violations_run:
             runs["plugin replay, 10% xfail"] = (mixed, plugin_args)

@@ -23,8 +23,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .intervals import RESAMPLES, Evaluator, Units, metric_seed, resample_counts, unit_key, _vals
+from .intervals import RESAMPLES, Evaluator, Units, metric_seed, resample_counts, unit_key
 from .metrics import MetricSpec, compute_metrics
+from .metrics.weights import kept_values
 from .metrics.core import matches
 from .result_model import READABLE_SCHEMAS, SCHEMA as RESULTS_SCHEMA
 from .results import scored_items
@@ -171,10 +172,10 @@ def _matched(base: Sequence[Mapping[str, Any]], cur: Sequence[Mapping[str, Any]]
 def _zero_one_values(items: Sequence[ScoredItem], spec: MetricSpec) -> dict[str, float] | None:
     """Per-item values of a ``proportion`` metric (id -> 0/1), or None when they are not 0/1."""
     sel = [it for it in items if matches(it, spec.where)] if spec.where else list(items)
-    pos, x = _vals(sel, spec.args.get("field"))
-    if not np.all((x == 0) | (x == 1)):
+    pos, x, _ = kept_values(sel, spec.args.get("field"))
+    if not all(v in (0.0, 1.0) for v in x):
         return None
-    return {sel[i].id: float(v) for i, v in zip(pos, x)}
+    return {sel[i].id: v for i, v in zip(pos, x)}
 
 
 def _worse(direction: str, delta: float) -> bool:

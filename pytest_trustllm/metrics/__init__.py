@@ -9,3 +9,4 @@ from .core import (  # noqa: F401
     matches,
     reduction,
 )
+from .weights import weighted_reduction  # noqa: F401

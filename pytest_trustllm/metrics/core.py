@@ -1,7 +1,9 @@
 """The reduction registry and the driver that turns a suite's metric specs into values.
 
 A reduction is a pure function ``fn(items, **args) -> MetricValue`` over the items a metric's
-``where`` filter selects. It must count the items its rule drops (``MetricValue.dropped``).
+``where`` filter selects. It must count the items its rule drops (``MetricValue.dropped``). The built-in
+ones are written over item weights (``weights.weighted_reduction``), so the same function serves the
+bootstrap intervals; one registered with ``reduction`` is re-run on each resample.
 """
 from __future__ import annotations
 

@@ -1,56 +1,62 @@
-"""Reductions that any suite can use."""
+"""Reductions that any suite can use, written over item weights (``weights.py``): the same code gives
+the point value and the bootstrap resamples."""
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..types import ScoredItem
-from .core import MetricValue, field_of, kept, reduction
+from .core import MetricValue, field_of, reduction
+from .weights import kept_positions, kept_values, rounded, safe_div, wcount, weighted_reduction, wsum
+
+if TYPE_CHECKING:
+    import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy
 
 
-def _values(items: Sequence[ScoredItem], field: str | None) -> list[float]:
-    out = []
-    for it in items:
-        v = it.score.value if field is None else field_of(it, field)
-        if v is not None:
-            out.append(float(v))
-    return out
-
-
-@reduction("proportion")
-def proportion(items: Sequence[ScoredItem], field: str | None = None, empty: float | None = None) -> MetricValue:
+@weighted_reduction("proportion")
+def proportion(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None,
+               empty: float | None = None) -> MetricValue:
     """Share of kept items whose value (0 or 1) is 1: accuracy, refusal rate, agreement rate."""
-    keep, dropped = kept(items)
-    vals = _values(keep, field)
-    value = sum(vals) / len(vals) if vals else empty
+    import numpy as np
+    pos, vals, dropped = kept_values(items, field)
+    w = W[:, pos]
+    value = safe_div(wsum(w, np.array(vals)), wcount(w), empty)
     return MetricValue(value, len(vals), dropped, kind="proportion", detail={"successes": sum(vals)})
 
 
-@reduction("mean")
-def mean(items: Sequence[ScoredItem], field: str | None = None) -> MetricValue:
+@weighted_reduction("mean")
+def mean(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None) -> MetricValue:
     """Mean of kept items' values."""
-    keep, dropped = kept(items)
-    vals = _values(keep, field)
-    return MetricValue(statistics.fmean(vals) if vals else None, len(vals), dropped)
+    import numpy as np
+    pos, vals, dropped = kept_values(items, field)
+    w = W[:, pos]
+    return MetricValue(safe_div(wsum(w, np.array(vals), exact=True), wcount(w), None), len(vals), dropped)
 
 
-@reduction("max")
-def maximum(items: Sequence[ScoredItem], field: str | None = None) -> MetricValue:
-    keep, dropped = kept(items)
-    vals = _values(keep, field)
-    return MetricValue(max(vals) if vals else None, len(vals), dropped)
+@weighted_reduction("max")
+def maximum(items: Sequence[ScoredItem], W: np.ndarray, field: str | None = None) -> MetricValue:
+    import numpy as np
+    pos, vals, dropped = kept_values(items, field)
+    if not vals:
+        return MetricValue(np.full(W.shape[0], np.nan), 0, dropped)
+    m = np.where(W[:, pos] > 0, np.array(vals), -np.inf).max(1)
+    return MetricValue(np.where(np.isfinite(m), m, np.nan), len(vals), dropped)
 
 
-@reduction("count")
-def count(items: Sequence[ScoredItem], verdict: str = "violation") -> MetricValue:
+@weighted_reduction("count")
+def count(items: Sequence[ScoredItem], W: np.ndarray, verdict: str = "violation") -> MetricValue:
     """How many items got ``verdict``."""
-    return MetricValue(float(sum(it.score.verdict == verdict for it in items)), len(items), 0)
+    import numpy as np
+    return MetricValue(wsum(W, np.array([it.score.verdict == verdict for it in items], dtype=float)), len(items), 0)
 
 
-@reduction("group_mean")
+def _group_names(keys: list, groups: Sequence | None) -> list:
+    """The groups a per-group rule averages over: the fixed ``groups``, else those observed (sorted)."""
+    return list(groups) if groups is not None else sorted(dict.fromkeys(keys), key=str)
+
+
+@weighted_reduction("group_mean")
 def group_mean(
-    items: Sequence[ScoredItem], by: str, field: str | None = None, round_groups: int | None = None,
+    items: Sequence[ScoredItem], W: np.ndarray, by: str, field: str | None = None, round_groups: int | None = None,
     empty_group: float | None = None, groups: Sequence | None = None,
 ) -> MetricValue:
     """Mean over groups (``by``) of each group's mean value; ``round_groups`` rounds each group first.
@@ -58,35 +64,44 @@ def group_mean(
     ``groups`` fixes the expected groups (a group with no kept item then counts as ``empty_group``,
     or is left out when that is None).
     """
-    keep, dropped = kept(items)
-    per: dict = defaultdict(list)
-    for it in keep:
-        v = it.score.value if field is None else field_of(it, field)
-        if v is not None:
-            per[field_of(it, by)].append(float(v))
-    names = list(groups) if groups is not None else sorted(per, key=str)
-    means = {}
-    for g in names:
-        vals = per.get(g, [])
-        if vals:
-            m = sum(vals) / len(vals)
-        elif empty_group is not None:
-            m = empty_group
-        else:
-            continue
-        means[g] = round(m, round_groups) if round_groups is not None else m
-    value = sum(means.values()) / len(means) if means else None
-    n = sum(len(per[g]) for g in per)
-    return MetricValue(value, n, dropped, detail={"groups": {str(k): v for k, v in means.items()}})
+    import numpy as np
+    pos, vals, dropped = kept_values(items, field)
+    x = np.array(vals)
+    keys = [field_of(items[i], by) for i in pos]
+    total, count_ = np.zeros(W.shape[0]), np.zeros(W.shape[0])
+    detail = {}
+    for g in _group_names(keys, groups):
+        sel = np.array([k == g for k in keys], dtype=bool)
+        w = W[:, pos[sel]]
+        den = wcount(w)
+        m = rounded(safe_div(wsum(w, x[sel]), den, 0.0), round_groups)
+        has = den > 0
+        if groups is not None and empty_group is not None:
+            m = np.where(has, m, rounded(np.full(W.shape[0], float(empty_group)), round_groups))
+            has = np.ones(W.shape[0], dtype=bool)
+        if has[0]:
+            detail[str(g)] = float(m[0])
+        total += np.where(has, m, 0.0)
+        count_ += has
+    return MetricValue(safe_div(total, count_, None), len(vals), dropped, detail={"groups": detail})
 
 
-@reduction("ratio")
-def ratio(items: Sequence[ScoredItem], numerator: str, denominator: str, empty: float | None = 0.0) -> MetricValue:
+def _sums(items: Sequence[ScoredItem], keep: list[int], numerator: str, denominator: str):
+    import numpy as np
+    num = np.array([float(field_of(items[i], numerator) or 0) for i in keep])
+    den = np.array([float(field_of(items[i], denominator) or 0) for i in keep])
+    return num, den
+
+
+@weighted_reduction("ratio")
+def ratio(items: Sequence[ScoredItem], W: np.ndarray, numerator: str, denominator: str,
+          empty: float | None = 0.0) -> MetricValue:
     """sum(data[numerator]) / sum(data[denominator]) over kept items (``empty`` when the sum is 0)."""
-    keep, dropped = kept(items)
-    num = sum(float(field_of(it, numerator) or 0) for it in keep)
-    den = sum(float(field_of(it, denominator) or 0) for it in keep)
-    return MetricValue(num / den if den else empty, len(keep), dropped, detail={"numerator": num, "denominator": den})
+    keep = kept_positions(items)
+    num, den = _sums(items, keep, numerator, denominator)
+    w = W[:, keep]
+    return MetricValue(safe_div(wsum(w, num), wsum(w, den), empty), len(keep), len(items) - len(keep),
+                       detail={"numerator": sum(num.tolist()), "denominator": sum(den.tolist())})
 
 
 # Composite reductions receive the MetricValues named in the spec's ``of``.

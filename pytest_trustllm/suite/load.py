@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import yaml
 
 from ..metrics.core import MetricSpec
+from .expand import expand_metrics
 from .schema import (
     DIMENSIONS, GATE_OPS, RULE_MODES, SCHEMA_VERSION, GateSpec, GenerationSpec, RecordSpec, ScorerSpec, SuiteSpec,
 )
@@ -266,9 +267,9 @@ def load_suite(path: str | Path) -> SuiteSpec:
     if not mlist:
         raise v.fail("metrics", "a suite needs at least one metric")
     metrics: list[tuple[MetricSpec, str | None]] = []
+    keypaths: list[str] = []
     names_by_mode: dict[str | None, set[str]] = {}
-    for i, m in enumerate(mlist):
-        kp = f"metrics[{i}]"
+    for m, kp in expand_metrics(mlist, v):
         m = v.mapping(m, kp)
         v.keys(m, METRIC_KEYS, kp)
         for req in ("name", "reduce"):
@@ -302,11 +303,12 @@ def load_suite(path: str | Path) -> SuiteSpec:
             group=v.opt_string(m.get("group"), f"{kp}.group"),
         )
         metrics.append((spec, mode))
-    for i, (spec, mode) in enumerate(metrics):
+        keypaths.append(kp)
+    for kp, (spec, mode) in zip(keypaths, metrics):
         known = names_by_mode.get(None, set()) | (names_by_mode.get(mode, set()) if mode else set().union(*names_by_mode.values()))
         for j, ref in enumerate(spec.of):
             if ref not in known or ref == spec.name:
-                raise v.fail(f"metrics[{i}].of[{j}]", f"unknown metric {ref!r}", _did_you_mean(ref, sorted(known)))
+                raise v.fail(f"{kp}.of[{j}]", f"unknown metric {ref!r}", _did_you_mean(ref, sorted(known)))
 
     gates: list[GateSpec] = []
     all_names = set().union(*names_by_mode.values())

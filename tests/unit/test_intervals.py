@@ -6,8 +6,13 @@ import random
 import numpy as np
 import pytest
 
-from pytest_trustllm.intervals import FAST, add_intervals, chi2_p_batch, wilson, _expand
+from pytest_trustllm.intervals import add_intervals, wilson, _expand
 from pytest_trustllm.metrics import REDUCTIONS, MetricSpec, compute_metrics
+from pytest_trustllm.metrics.classification import chi2_p_batch
+
+# each built-in reduction evaluated on rows of item weights (the form the intervals use)
+FAST = {name: (lambda fn: lambda items, W, **args: fn(items, W, **args).value)(REDUCTIONS.get(name).weighted)
+        for name in REDUCTIONS if hasattr(REDUCTIONS.get(name), "weighted")}
 from pytest_trustllm.types import Score, ScoredItem
 
 
