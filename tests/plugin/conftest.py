@@ -24,6 +24,7 @@ XSD = SHARED / "junit" / "junit-10.xsd"
 # (which the intervals and the fairness metrics import on first use) are imported here, once.
 import numpy  # noqa: E402,F401,I001
 import scipy.stats  # noqa: E402,F401
+import torch  # noqa: E402,F401  (the header asks torch whether CUDA is there to name smollm2's engine)
 
 # The outer session imported the plugin (an editable install) before any inner in-process run, so each
 # inner run would warn that it cannot assert-rewrite it: an artefact of pytester, not of real use.
