@@ -30,7 +30,7 @@ def excerpt(text: str | None, n: int = EXCERPT) -> str | None:
 
 class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        from .plugin import run_state  # the plugin owns the stash keys
+        from .state import run_state
         from .state import NotRecorded
 
         state = run_state(self.config)
@@ -88,7 +88,7 @@ class Chunk(pytest.Collector):
         self._outcomes: dict[str, ItemOutcome] | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
-        from .plugin import run_state
+        from .state import run_state
 
         models = run_state(self.config).settings.model or (None,)
         for spec in self.specs:
@@ -104,7 +104,7 @@ class Chunk(pytest.Collector):
     def _run(self) -> dict[str, ItemOutcome]:
         """Generate and score every selected item of this batch at once (batching is what makes
         local models fast, and group rules need whole groups)."""
-        from .plugin import run_state
+        from .state import run_state
 
         state = run_state(self.config)
         rt = state.runtime
@@ -165,7 +165,7 @@ class TrustItem(pytest.Item):
         assert r is not None
         if r.outcome == "pass":
             return
-        from .plugin import run_state
+        from .state import run_state
 
         if self.suite.gates and not run_state(self.config).settings.strict:
             pytest.xfail(f"violation (the suite's gates decide): {r.message}")
@@ -228,7 +228,7 @@ XFAILED = pytest.xfail.Exception
 
 def state_seq(item: TrustItem) -> dict[str, Any] | None:
     """Where the item stands in its suite's sequential order (--trust-sequential), else None."""
-    from .plugin import run_state
+    from .state import run_state
 
     seq = run_state(item.config).runtime.sequential
     return seq.seq_info(item.suite.id, item.spec.id) if seq is not None else None

@@ -51,7 +51,7 @@ class TrustModel:
 @pytest.fixture
 def trust_model(request: pytest.FixtureRequest) -> TrustModel:
     """The model chosen with ``--trust-model`` (the first one when several are given)."""
-    from .plugin import run_state
+    from .state import run_state
 
     state = run_state(request.config)
     if not state.settings.model:
@@ -93,7 +93,7 @@ class OutcomeRecorder:
 @pytest.fixture
 def trust_outcome(request: pytest.FixtureRequest) -> OutcomeRecorder:
     """``trust_outcome.record(record, score)`` counts this test's score in the record's suite."""
-    from .plugin import run_state
+    from .state import run_state
 
     models = run_state(request.config).settings.model
     return OutcomeRecorder(request.node, models[0] if models else None)

@@ -10,13 +10,7 @@ import pytest
 from . import hookspecs
 from .fixtures import trust_model, trust_outcome  # noqa: F401  (fixtures)
 from .options import add_options, add_threshold_ini, resolve
-from .state import RunState, is_worker, pin_gpus
-
-STATE = pytest.StashKey[RunState]()
-
-
-def run_state(config: pytest.Config) -> RunState:
-    return config.stash[STATE]
+from .state import STATE, RunState, is_worker, pin_gpus, run_state
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -28,6 +28,11 @@ class NotRecorded(Exception):
     """A suite whose data file is absent from the replay folder: skipped, not a collection error."""
 
 
+def run_state(config: pytest.Config) -> "RunState":
+    """The run's state, kept in ``config.stash`` under ``STATE`` (set by the plugin's ``pytest_configure``)."""
+    return config.stash[STATE]
+
+
 def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -467,3 +472,6 @@ def _write_outputs(state: RunState) -> None:
     lines = write_outputs(state.settings, state.results)
     state.run = replace(state.run, summary_extra=state.run.summary_extra + tuple(lines))
     state.results = state.run.to_json()
+
+
+STATE = pytest.StashKey[RunState]()  # owned here, so items and fixtures need not import the plugin module
