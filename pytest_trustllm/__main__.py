@@ -133,8 +133,6 @@ def _cache_check(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    import json
-
     from .calibrate import calibrate, load_reference, table_lines
     from .judges.registry import JudgeConfigError, judge_spec, make_judge
     from .runtime import backend_options
@@ -173,7 +171,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     except JudgeConfigError as e:
         print(f"pytest-trustllm calibrate: {e}", file=sys.stderr)
         return 4
-    lines = table_lines(result) + ([f"", f"Note: {args.note}"] if args.note else [])
+    lines = table_lines(result) + (["", f"Note: {args.note}"] if args.note else [])
     print("\n".join(lines))
     if args.out:
         from .report import write_json_atomic

@@ -14,7 +14,6 @@ shard merge (``python -m pytest_trustllm merge``) makes the same decisions as a 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .gates import decide_gate

@@ -11,7 +11,7 @@ from .gates import GATE_STATES, Override, decide_gate, describe, effective_gates
 from .metrics import compute_metrics
 from .metrics.core import match_value
 from .report import label
-from .result_model import SCHEMA, ExitResult, GateResult, Interval, MetricResult, RunResult, SuiteResult
+from .result_model import ExitResult, GateResult, Interval, MetricResult, RunResult, SuiteResult
 from .suite.schema import SuiteSpec
 from .types import Score, ScoredItem
 
