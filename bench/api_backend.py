@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
 
-    from pytest_trustllm.backends.openai_api import OpenAIBackend
+    from pytest_trustllm.generation.backends.openai_api import OpenAIBackend
     from pytest_trustllm.types import GenerationRequest, Message
 
     proc, url = start_server(args.latency, args.faults)

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pytest_trustllm.backends.replay import ReplayBackend  # noqa: E402
-from pytest_trustllm.cache import ResponseCache  # noqa: E402
-from pytest_trustllm.generation import GenerationStats, generate_all  # noqa: E402
+from pytest_trustllm.generation.backends.replay import ReplayBackend  # noqa: E402
+from pytest_trustllm.generation.cache import ResponseCache  # noqa: E402
+from pytest_trustllm.generation.generate import GenerationStats, generate_all  # noqa: E402
 from pytest_trustllm.types import GenerationRequest, GenerationResult, Message  # noqa: E402
 
 

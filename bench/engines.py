@@ -54,15 +54,15 @@ PACKAGES = {"transformers": ("torch", "transformers"), "llamacpp": ("llama-cpp-p
 
 def trust_chunks(sample: int = 8, seed: int = 0, cap: int = 64) -> list[tuple[str, list[GenerationRequest]]]:
     """(suite id, requests) per chunk, in collection order, as `make trust` sends them."""
-    from pytest_trustllm.evaluate import resolve_data_path
-    from pytest_trustllm.execute import build_request
+    from pytest_trustllm.suite.paths import DataLocator
+    from pytest_trustllm.generation.execute import build_request
     from pytest_trustllm.suite.load import load_suite
     from pytest_trustllm.suite.records import build_items, read_records, sample_items
 
     chunks = []
     for path in sorted(SUITES.rglob("*.yaml")):
         suite = load_suite(path)
-        data = resolve_data_path(suite, os.environ.get("TRUSTLLM_DATA"))
+        data = DataLocator().resolve(suite)
         items = build_items(suite, read_records(data), data)
         items = sample_items(items, sample, f"{seed}:{suite.data}", suite.record.stratify)
         by_chunk: dict[int, list] = {}
@@ -110,13 +110,13 @@ def make_engine(name: str, hf_folder: Path, gguf: Path, cache: Path, threads: in
     """(backend, one-time preparation seconds, note). Raises ImportError when the engine is missing."""
     family = name.split("-")[0]
     if family == "transformers":
-        from pytest_trustllm.backends.local import LocalBackend
+        from pytest_trustllm.generation.backends.local import LocalBackend
 
         return LocalBackend(str(hf_folder), device="cpu", batch_size=8), 0.0, "fp32, batch 8"
     if family == "llamacpp":
         import llama_cpp  # noqa: F401
 
-        from pytest_trustllm.backends.llamacpp import LlamaCppBackend, converted_gguf, gguf_tokenizer
+        from pytest_trustllm.generation.backends.llamacpp import LlamaCppBackend, converted_gguf, gguf_tokenizer
 
         t0 = time.perf_counter()
         weights = name.split("-", 1)[1]
@@ -166,7 +166,7 @@ class Ct2Engine:
         self.eos = self.tok.eos_token_id
 
     def generate(self, reqs, on_result=None):
-        from pytest_trustllm.backends.local import chat_token_ids, plan_batches
+        from pytest_trustllm.generation.backends.local import chat_token_ids, plan_batches
 
         ids = [chat_token_ids(self.tok, r) for r in reqs]
         out: list = [None] * len(reqs)
@@ -195,7 +195,7 @@ class OrtGenAIEngine:
         self.eos = self.tok.eos_token_id
 
     def generate(self, reqs, on_result=None):
-        from pytest_trustllm.backends.local import chat_token_ids, cut_at_end, plan_batches
+        from pytest_trustllm.generation.backends.local import chat_token_ids, cut_at_end, plan_batches
 
         og = self.og
         ids = [chat_token_ids(self.tok, r) for r in reqs]
@@ -253,7 +253,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from pytest_trustllm.backends.smollm2 import ensure_converted, gguf_path, model_cache_dir
+    from pytest_trustllm.generation.backends.smollm2 import ensure_converted, gguf_path, model_cache_dir
 
     hf_folder = ensure_converted()
     gguf, _ = gguf_path()

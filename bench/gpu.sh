@@ -30,7 +30,7 @@ try:
     import torch, transformers
 except ImportError as e:
     sys.exit(f"this python lacks {e.name}: install torch and transformers (pip install 'pytest-trustllm[local]')")
-from pytest_trustllm.backends.gpus import auto_workers, visible_gpus
+from pytest_trustllm.generation.backends.gpus import auto_workers, visible_gpus
 print(f"torch {torch.__version__} cuda={torch.cuda.is_available()} devices={torch.cuda.device_count()} "
       f"transformers {transformers.__version__}")
 gpus = visible_gpus()
@@ -44,7 +44,7 @@ from pathlib import Path
 try:
     if os.environ.get("MODEL_KIND") == "random":
         raise RuntimeError("MODEL_KIND=random")
-    from pytest_trustllm.backends.smollm2 import ensure_converted, gguf_path
+    from pytest_trustllm.generation.backends.smollm2 import ensure_converted, gguf_path
     gguf_path()
     print(ensure_converted())
 except Exception as e:  # no package: build a random model of realistic shape
@@ -69,7 +69,7 @@ cat > "${TMPDIR:-/tmp}/trustllm_gpu_worker.py" <<'EOF'
 """Generate PROMPTS prompts with LocalBackend at each batch size; print one JSON line."""
 import json, os, sys, time
 import torch
-from pytest_trustllm.backends.local import LocalBackend
+from pytest_trustllm.generation.backends.local import LocalBackend
 from pytest_trustllm.types import GenerationRequest, Message
 
 folder, device = sys.argv[1], os.environ["DEVICE"]
@@ -116,14 +116,14 @@ for run in r["runs"]:
           f"{r['same_as_first_batch_size'][str(run['batch_size'])]:.0%})")
 EOF
 
-NGPU="$("$PY" -c 'from pytest_trustllm.backends.gpus import visible_gpus; print(len(visible_gpus()))')"
+NGPU="$("$PY" -c 'from pytest_trustllm.generation.backends.gpus import visible_gpus; print(len(visible_gpus()))')"
 TWO=""
 if [ "$NGPU" -ge 2 ] && { [ "$DEVICE" = cuda ] || [ -n "${FORCE_TWO:-}" ]; }; then  # FORCE_TWO: smoke-test on CPU
   BIG="${BATCHES##* }"
   echo "== two pinned workers (batch $BIG) vs one"
   pids=()
   for w in gw0 gw1; do
-    pin="$("$PY" -c "from pytest_trustllm.backends.gpus import pin_worker; print(pin_worker('$w', 1))")"
+    pin="$("$PY" -c "from pytest_trustllm.generation.backends.gpus import pin_worker; print(pin_worker('$w', 1))")"
     PYTEST_XDIST_WORKER=$w CUDA_VISIBLE_DEVICES="$pin" "$PY" "${TMPDIR:-/tmp}/trustllm_gpu_worker.py" "$MODEL" "$BIG" \
       > "${TMPDIR:-/tmp}/trustllm_$w.json" &
     pids+=($!)
@@ -150,14 +150,14 @@ fi
 echo "== llama.cpp"
 "$PY" - <<'EOF'
 import time
-from pytest_trustllm.backends import llamacpp
+from pytest_trustllm.generation.backends import llamacpp
 if not llamacpp.available():
     print("  llama-cpp-python not installed: skipped")
 elif not llamacpp.gpu_offload():
     print("  this llama-cpp-python build is CPU-only: smollm2 uses transformers on the GPU "
           "(CMAKE_ARGS=-DGGML_CUDA=on pip install llama-cpp-python for a CUDA build)")
 else:
-    from pytest_trustllm.backends import make_backend
+    from pytest_trustllm.generation.backends import make_backend
     from pytest_trustllm.types import GenerationRequest, Message
     b = make_backend("smollm2:llamacpp", {})
     reqs = [GenerationRequest((Message("user", f"Question {i}: why is the sky blue?"),), max_new_tokens=64)

@@ -3,7 +3,7 @@ with this checkout's ``intervals.py`` vs the one of a baseline commit, side by s
 
 The items are scored once (recorded responses and judges, as ``bench/reproduce.py`` does); then
 ``add_intervals`` runs over every suite with each module, interleaved, best of N (CPU time of this
-process). The baseline module comes from ``git show REF:pytest_trustllm/intervals.py`` and runs on
+process). The baseline module comes from ``git show REF:pytest_trustllm/metrics/intervals.py`` and runs on
 this checkout's metrics, so the two differ only in how they evaluate resamples. Both must give the
 same intervals; the bench says how many differ and by how much.
 
@@ -29,7 +29,7 @@ TARGET = 1.25  # "as fast as today": within noise of the baseline
 
 def baseline_module(ref: str, tmp: Path):
     """The baseline's intervals.py as a module of its own (its relative imports made absolute)."""
-    src = subprocess.run(["git", "show", f"{ref}:pytest_trustllm/intervals.py"], cwd=ROOT, check=True,
+    src = subprocess.run(["git", "show", f"{ref}:pytest_trustllm/metrics/intervals.py"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     src = src.replace("from .", "from pytest_trustllm.")
     path = tmp / f"intervals_{ref}.py"
@@ -78,7 +78,7 @@ def main() -> int:
     ap.add_argument("--models", help="comma-separated recorded model folders (default: all)")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    from pytest_trustllm import intervals as current
+    from pytest_trustllm.metrics import intervals as current
 
     with tempfile.TemporaryDirectory(prefix="bench-intervals-") as tmp:
         base = baseline_module(a.baseline, Path(tmp))

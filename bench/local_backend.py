@@ -63,13 +63,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from pytest_trustllm.backends.local import LocalBackend
+    from pytest_trustllm.generation.backends.local import LocalBackend
     from pytest_trustllm.types import GenerationRequest, Message
 
     if args.model:
         folder = args.model
     else:
-        from pytest_trustllm.backends.smollm2 import ensure_converted
+        from pytest_trustllm.generation.backends.smollm2 import ensure_converted
         folder = str(ensure_converted())
     backend = LocalBackend(folder, device=args.device, batch_size=args.batch_size)
     single = LocalBackend(folder, device=args.device, batch_size=1)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pytest_trustllm.judges.base import JudgeFailure, JudgeStats, Judges  # noqa: E402
+from pytest_trustllm.scoring.judges.base import JudgeFailure, JudgeStats, Judges  # noqa: E402
 
 TOLERANCE = 0.005
 

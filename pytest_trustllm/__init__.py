@@ -10,19 +10,13 @@ constructors ``passed`` / ``violated`` / ``dropped``; the registration decorator
 ``suite_records`` (a suite's records for ``@pytest.mark.parametrize``); ``keyword_refusal`` (the generic refusal
 rule as a function returning a ``Score``); and the ``assert_*`` helpers, which return the ``Score`` they checked.
 """
-from importlib.metadata import PackageNotFoundError, version as _version
-
-from .asserts import *  # noqa: F401,F403  (every helper is listed in asserts.__all__)
-from .asserts import __all__ as _asserts
-from .metrics.core import MetricValue, reduction
-from .scorers.base import ScoringContext, Unscored, batch_scorer, item_scorer
-from .scorers.generic import keyword_refusal
-from .types import Score, dropped, passed, violated
-
-try:
-    __version__ = _version("pytest-trustllm")
-except PackageNotFoundError:  # a source tree on sys.path without an install
-    __version__ = "0+unknown"
+from pytest_trustllm.scoring.asserts import *  # noqa: F401,F403  (every helper is listed in asserts.__all__)
+from pytest_trustllm.scoring.asserts import __all__ as _asserts
+from pytest_trustllm.metrics.core import MetricValue, reduction
+from pytest_trustllm.scoring.scorers.base import ScoringContext, Unscored, batch_scorer, item_scorer
+from pytest_trustllm.scoring.scorers.generic import keyword_refusal
+from pytest_trustllm.types import Score, dropped, passed, violated
+from pytest_trustllm.version import __version__
 
 __all__ = ["MetricValue", "Score", "ScoringContext", "Unscored", "__version__", "batch_scorer", "dropped",
            "item_scorer", "keyword_refusal", "passed", "reduction", "suite_records", "violated", *_asserts]
@@ -30,6 +24,6 @@ __all__ = ["MetricValue", "Score", "ScoringContext", "Unscored", "__version__", 
 
 def suite_records(suite_path, data_dir=None):
     """A suite's records as ``pytest.param`` values for ``@pytest.mark.parametrize``."""
-    from .fixtures import suite_records as _records
+    from pytest_trustllm.plugin.fixtures import suite_records as _records
 
     return _records(suite_path, data_dir)

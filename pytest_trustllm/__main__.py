@@ -17,8 +17,8 @@ from typing import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .suite.builtin import BuiltinSuitesError, builtin_suites_dir
+    from pytest_trustllm.version import __version__
+    from pytest_trustllm.suite.builtin import BuiltinSuitesError, builtin_suites_dir
 
     try:
         where = builtin_suites_dir() / "trustllm"
@@ -74,9 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from .decisions import write_outputs
-    from .merge import MergeError, merge_junit, merge_results, read_results
-    from .report import item_lines, summary_lines, write_json_atomic
+    from pytest_trustllm.render.outputs import write_outputs
+    from pytest_trustllm.verdict.merge import MergeError, merge_junit, merge_results, read_results
+    from pytest_trustllm.render.report import item_lines, summary_lines, write_json_atomic
 
     if args.junit is not None and len(args.junit) < 2:
         print("pytest-trustllm merge: --junit needs OUT.xml and at least one shard's JUnit file", file=sys.stderr)
@@ -113,7 +113,7 @@ class _NoOutputs:
 def _html(args: argparse.Namespace) -> int:
     import json
 
-    from .html import write_html
+    from pytest_trustllm.render.html import write_html
 
     try:
         with open(args.results, encoding="utf-8") as f:
@@ -127,16 +127,16 @@ def _html(args: argparse.Namespace) -> int:
 
 
 def _cache_check(args: argparse.Namespace) -> int:
-    from .cachecheck import main as check
+    from pytest_trustllm.generation.cachecheck import main as check
 
     return check(args.caches)
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate, load_reference, table_lines
-    from .judges.registry import JudgeConfigError, judge_spec, make_judge
-    from .runtime import backend_options
-    from .options import Settings
+    from pytest_trustllm.scoring.calibrate import calibrate, load_reference, table_lines
+    from pytest_trustllm.scoring.judges.registry import JudgeConfigError, judge_spec, make_judge
+    from pytest_trustllm.plugin.runtime import backend_options
+    from pytest_trustllm.settings import Settings
 
     try:
         rows = load_reference(args.reference)
@@ -174,7 +174,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     lines = table_lines(result) + (["", f"Note: {args.note}"] if args.note else [])
     print("\n".join(lines))
     if args.out:
-        from .report import write_json_atomic
+        from pytest_trustllm.render.report import write_json_atomic
 
         write_json_atomic(args.out, result)
         print(f"calibration JSON: {args.out}")

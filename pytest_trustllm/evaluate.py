@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .backends.base import Backend, make_backend
-from .cache import ResponseCache
-from .execute import ItemOutcome, execute
-from .judges.base import Judges
-from .metrics import MetricValue, compute_metrics
-from .scorers.base import ScoringContext
-from .suite.load import load_suite
-from .suite.records import ItemSpec, build_items, read_records
-from .suite.schema import SuiteSpec
-from .types import ScoredItem
+from pytest_trustllm.generation.backends.base import Backend, make_backend
+from pytest_trustllm.generation.cache import ResponseCache
+from pytest_trustllm.generation.execute import ItemOutcome, execute
+from pytest_trustllm.scoring.judges.base import Judges
+from pytest_trustllm.metrics import MetricValue, compute_metrics
+from pytest_trustllm.scoring.scorers.base import ScoringContext
+from pytest_trustllm.suite.load import load_suite
+from pytest_trustllm.suite.paths import DataLocator
+from pytest_trustllm.suite.records import ItemSpec, build_items, read_records
+from pytest_trustllm.suite.schema import SuiteSpec
+from pytest_trustllm.types import ScoredItem
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,6 @@ def carried_fields(suite: SuiteSpec, item: ItemSpec) -> dict[str, Any]:
     return fields
 
 
-def resolve_data_path(suite: SuiteSpec, data_dir: str | Path | None) -> Path:
-    if suite.data.startswith("trustllm:"):
-        from .dataset import ensure_dataset
-
-        return ensure_dataset(str(data_dir) if data_dir else None) / suite.data[len("trustllm:"):]
-    p = Path(suite.data)
-    return p if p.is_absolute() else suite.path.parent / p
-
-
 def evaluate_suite(
     suite_path: str | Path,
     data_dir: str | Path | None = None,
@@ -54,7 +46,7 @@ def evaluate_suite(
 ) -> SuiteEvaluation:
     """Generate (or replay) and score every record of a suite; returns outcomes and metrics."""
     suite = load_suite(suite_path)
-    data_path = resolve_data_path(suite, data_dir)
+    data_path = DataLocator(str(data_dir) if data_dir else None).resolve(suite)
     items = build_items(suite, read_records(data_path), data_path)
     backend = make_backend(model, dict(options or {})) if isinstance(model, str) else model
     ctx = ScoringContext(rules=rules, judges=judges or Judges())

@@ -8,11 +8,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_trustllm import hookspecs  # noqa: E402
+from pytest_trustllm.plugin import hookspecs  # noqa: E402
 
 
 def render() -> str:
-    out = ["# Hooks", "", "Generated from `pytest_trustllm/hookspecs.py` by `scripts/gen_hooks_doc.py`; "
+    out = ["# Hooks", "", "Generated from `pytest_trustllm/plugin/hookspecs.py` by `scripts/gen_hooks_doc.py`; "
            "implement them in a `conftest.py` or a plugin.", ""]
     for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
         if not name.startswith("pytest_trust_"):

@@ -1,4 +1,4 @@
-"""Render docs/options.md from ``pytest_trustllm.options.OPTIONS`` (tests check it is current)."""
+"""Render docs/options.md from ``pytest_trustllm.plugin.options.OPTIONS`` (tests check it is current)."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_trustllm.options import OPTIONS  # noqa: E402
+from pytest_trustllm.settings import OPTIONS  # noqa: E402
 
 CHOICES = """\
 ## Defaults chosen for a release gate
@@ -61,7 +61,7 @@ def _default(o) -> str:
 
 def render() -> str:
     out = ["# Options", "",
-           "Generated from `pytest_trustllm/options.py` by `scripts/gen_options_doc.py`. Every option has an ini "
+           "Generated from `pytest_trustllm/plugin/options.py` by `scripts/gen_options_doc.py`. Every option has an ini "
            "twin, readable from `pytest.ini` or `[tool.pytest.ini_options]`; the command line wins over the ini "
            "file, which wins over the environment variable where there is one. Bad values are usage errors that "
            "name the valid ones, and the effective set-up is printed in the pytest header.", "",

@@ -35,7 +35,7 @@ def main() -> int:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from pytest_trustllm.judges.embeddings import minilm_folder
+    from pytest_trustllm.scoring.judges.embeddings import minilm_folder
 
     torch.manual_seed(SEED)
     rnd = random.Random(SEED)

@@ -26,7 +26,7 @@ Protocol (no choice is made on the held-out models):
 
 Takes about 3 minutes on 2 CPU cores; ``--minilm`` adds the embedding of ~21k responses (about 15-35
 minutes the first time, cached in .trustllm-cache/ afterwards). scikit-learn is used here only;
-inference in pytest_trustllm/judges/offline_refusal.py is numpy.
+inference in pytest_trustllm/scoring/judges/offline_refusal.py is numpy.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # pytest_trustllm from this checkout
 sys.path.insert(0, str(ROOT / "scripts"))  # refusal_training, also when this file is loaded by path
 
-from pytest_trustllm.judges.offline_refusal import DATA_FILE, FEATURES_VERSION  # noqa: E402
+from pytest_trustllm.scoring.judges.offline_refusal import DATA_FILE, FEATURES_VERSION  # noqa: E402
 from refusal_training.data import (EMB_CACHE, HOLDOUT_TEST, HOLDOUT_TRAIN, MODELS, N_BUCKETS,  # noqa: E402
                                    SKIP_FILES, chinese_refusals, default_recorded, load, matrix,
                                    minilm_embeddings)

@@ -13,7 +13,7 @@ RESULTS_PREFIX = "pytest-trustllm/results/"
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(files("pytest_trustllm").joinpath("results.schema.json").read_text(encoding="utf-8"))
+    schema = json.loads(files("pytest_trustllm.verdict").joinpath("results.schema.json").read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

@@ -1,5 +1,5 @@
 """Metrics: pure reductions from a list of scored items to a value, registered by name."""
-from .core import (  # noqa: F401
+from pytest_trustllm.metrics.core import (  # noqa: F401
     REDUCTIONS,
     MetricSpec,
     MetricValue,
@@ -9,4 +9,4 @@ from .core import (  # noqa: F401
     matches,
     reduction,
 )
-from .weights import weighted_reduction  # noqa: F401
+from pytest_trustllm.metrics.weights import weighted_reduction  # noqa: F401

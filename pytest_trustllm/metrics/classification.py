@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..types import ScoredItem
-from .core import MetricValue, field_of, reduction
-from .weights import kept_pairs, observed, safe_div, wcount, weighted_reduction, wsum
+from pytest_trustllm.types import ScoredItem
+from pytest_trustllm.metrics.core import MetricValue, field_of, reduction
+from pytest_trustllm.metrics.weights import kept_pairs, observed, safe_div, wcount, weighted_reduction, wsum
 
 if TYPE_CHECKING:
     import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
-from ..registry import Registry
-from ..types import ScoredItem
+from pytest_trustllm.registry import Registry
+from pytest_trustllm.types import ScoredItem
 
 Reduction = Callable[..., "MetricValue"]
 # The built-in reductions register with ``@reduction``; the registry imports their modules before its first lookup.

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..types import ScoredItem
-from .core import MetricValue, field_of
-from .weights import kept_pairs, kept_positions, kept_values, observed, rounded, safe_div, wcount, weighted_reduction, wsum
-from .generic import _group_names, _sums
+from pytest_trustllm.types import ScoredItem
+from pytest_trustllm.metrics.core import MetricValue, field_of
+from pytest_trustllm.metrics.weights import kept_pairs, kept_positions, kept_values, observed, rounded, safe_div, wcount, weighted_reduction, wsum
+from pytest_trustllm.metrics.generic import _group_names, _sums
 
 if TYPE_CHECKING:
     import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy

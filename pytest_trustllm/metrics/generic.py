@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from ..types import ScoredItem
-from .core import MetricValue, field_of, reduction
-from .weights import kept_positions, kept_values, rounded, safe_div, wcount, weighted_reduction, wsum
+from pytest_trustllm.types import ScoredItem
+from pytest_trustllm.metrics.core import MetricValue, field_of, reduction
+from pytest_trustllm.metrics.weights import kept_positions, kept_values, rounded, safe_div, wcount, weighted_reduction, wsum
 
 if TYPE_CHECKING:
     import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy

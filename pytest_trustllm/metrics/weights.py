@@ -17,8 +17,8 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..types import ScoredItem
-from .core import MetricValue, field_of, reduction
+from pytest_trustllm.types import ScoredItem
+from pytest_trustllm.metrics.core import MetricValue, field_of, reduction
 
 if TYPE_CHECKING:
     import numpy as np  # imported inside the functions: a plugin start does not pay for NumPy

@@ -56,7 +56,7 @@ def suite_files(folder: Path, rootpath: Path) -> list[tuple[Path, str | None]]:
     """The suite files under ``folder`` in a stable order, each with its node id: None (pytest's own,
     relative to the rootdir) inside the rootdir, else relative to the folder
     (``trustllm/fairness/stereotype_query.yaml``), never a site-packages path."""
-    from .load import is_suite_file
+    from pytest_trustllm.suite.load import is_suite_file
 
     out = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):

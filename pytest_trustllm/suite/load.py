@@ -11,9 +11,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..metrics.core import MetricSpec
-from .expand import expand_metrics
-from .schema import (
+from pytest_trustllm.metrics.core import MetricSpec
+from pytest_trustllm.suite.expand import expand_metrics
+from pytest_trustllm.suite.schema import (
     DIMENSIONS, GATE_OPS, RULE_MODES, SCHEMA_VERSION, GateSpec, GenerationSpec, RecordSpec, ScorerSpec, SuiteSpec,
 )
 
@@ -175,7 +175,7 @@ class _V:
 
 def _check_reduction_args(v: _V, reduce: str, args: Mapping[str, Any], keypath: str) -> None:
     """The reduction must accept these arguments: found now, not as a crash at the end of the run."""
-    from ..metrics import REDUCTIONS
+    from pytest_trustllm.metrics import REDUCTIONS
 
     params = inspect.signature(REDUCTIONS.get(reduce)).parameters
     takes = [p for p in list(params)[1:] if params[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -193,7 +193,7 @@ def _check_reduction_args(v: _V, reduce: str, args: Mapping[str, Any], keypath: 
 
 def load_suite(path: str | Path) -> SuiteSpec:
     """Read and validate a suite file (the data file is read separately, at collection)."""
-    from ..metrics import REDUCTIONS
+    from pytest_trustllm.metrics import REDUCTIONS
 
     path = Path(path)
     doc, lines = read_yaml(path)
@@ -356,7 +356,7 @@ def _did_you_mean(name: str, valid) -> str:
 
 
 def _check_scorer(v: _V, name: str) -> None:
-    from ..scorers import SCORERS
+    from pytest_trustllm.scoring.scorers import SCORERS
 
     if name not in SCORERS:
         raise v.fail("scorer.name", f"unknown scorer {name!r}", _did_you_mean(name, SCORERS.names()))

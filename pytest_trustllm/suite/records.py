@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..metrics.core import match_value
-from ..readers import DataError, read_records  # noqa: F401  (re-exported: the suite API)
-from .schema import SuiteSpec
+from pytest_trustllm.metrics.core import match_value
+from pytest_trustllm.suite.readers import DataError, read_records  # noqa: F401  (re-exported: the suite API)
+from pytest_trustllm.suite.schema import SuiteSpec
 
 RESPONSE_FIELDS = ("res", "eval_res", "toxicity", "toxicity_status", "similarity", "response")
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..metrics.core import MetricSpec
+from pytest_trustllm.metrics.core import MetricSpec
 
 SCHEMA_VERSION = 1
 DIMENSIONS = ("truthfulness", "safety", "fairness", "robustness", "privacy", "ethics")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pytest_trustllm.judges.offline_refusal import hashed
+from pytest_trustllm.scoring.judges.offline_refusal import hashed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def minilm_embeddings(texts: list[str], cache: Path) -> np.ndarray:
     own MiniLMEmbedder; cached by a hash of the texts and the package version."""
     from importlib.metadata import version
 
-    from pytest_trustllm.judges.embeddings import MINILM_PACKAGE, MiniLMEmbedder
+    from pytest_trustllm.scoring.judges.embeddings import MINILM_PACKAGE, MiniLMEmbedder
 
     h = hashlib.sha256(version(MINILM_PACKAGE).encode())
     for t in texts:

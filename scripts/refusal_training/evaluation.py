@@ -67,7 +67,7 @@ def random_split(rows, X, C, balance, folds=5):
 def runtime_speed(path: Path, texts: list[str], y: np.ndarray, insample_agree: float, n: int = 2000) -> float:
     """Responses/s of the runtime classifier loading the file just written (one process, one thread);
     also checks that it reproduces the training-side predictions on those responses."""
-    from pytest_trustllm.judges.offline_refusal import OfflineRefusal
+    from pytest_trustllm.scoring.judges.offline_refusal import OfflineRefusal
 
     clf = OfflineRefusal(path)
     idx = np.random.default_rng(0).permutation(len(texts))[:n]

@@ -83,7 +83,7 @@ def test_wheel_carries_the_26_suites_and_no_workspace_path(wheel: Path) -> None:
 def test_installed_package_writes_the_html_report(installed: Path, tmp_path: Path) -> None:
     """The report's templates, CSS and JS are package data: the installed wheel renders the page from them."""
     py = installed / "bin" / "python"
-    code = ("from pytest_trustllm.html import write_html; write_html('r.html', {'suites': [], "
+    code = ("from pytest_trustllm.render.html import write_html; write_html('r.html', {'suites': [], "
             "'model': {'spec': 'fake <b>'}, 'exit': {'status': 0, 'reason': 'all gates passed'}})")
     run = subprocess.run([str(py), "-c", code], cwd=tmp_path, capture_output=True, text=True, env=_clean_env())
     assert run.returncode == 0, run.stdout + run.stderr

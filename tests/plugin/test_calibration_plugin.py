@@ -21,7 +21,7 @@ def test_shipped_figures_of_the_runs_refusal_judge_are_attached(trust: TrustRun)
 
 
 def test_figures_of_another_judge_are_flagged(trust: TrustRun) -> None:
-    from pytest_trustllm.calibrate import shipped_path
+    from pytest_trustllm.scoring.calibrate import shipped_path
 
     trust.data("suites/data.jsonl", rows(6))
     trust.suite("suites/demo.yaml")

@@ -50,7 +50,7 @@ def test_workflow_is_complete():
     uploaded = next(s for s in gate["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert {"trust.json", "trust.xml", "trust.html"} <= set(uploaded["with"]["path"].split())
     flags = re.findall(r"--trust-[a-z-]+", wf["env"]["TRUST_ARGS"] + step(shard, "trust run")["run"])
-    from pytest_trustllm.options import BY_NAME
+    from pytest_trustllm.settings import BY_NAME
     assert flags and all(f[len("--trust-"):] in BY_NAME for f in flags), flags
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_trustllm import asserts
-from pytest_trustllm.scorers import SCORERS, ScoringContext, Unscored, run_scorer
-from pytest_trustllm.scorers.generic import (
+from pytest_trustllm.scoring import asserts
+from pytest_trustllm.scoring.scorers import SCORERS, ScoringContext, Unscored, run_scorer
+from pytest_trustllm.scoring.scorers.generic import (
     choice_letter, exact_match, is_keyword_refusal, score_choice, score_contains, score_exact,
     score_keyword_refusal,
 )

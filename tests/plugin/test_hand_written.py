@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_trustllm import suite_records
-from pytest_trustllm.scorers.generic import is_keyword_refusal
+from pytest_trustllm.scoring.scorers.generic import is_keyword_refusal
 from pytest_trustllm.types import passed, violated
 
 SUITE = Path(__file__).parent / "checks" / "refuse.yaml"
@@ -73,7 +73,7 @@ def test_plain_dict(trust_outcome):
 
 
 ASSERTS = '''
-from pytest_trustllm.asserts import (
+from pytest_trustllm.scoring.asserts import (
     assert_choice, assert_complies, assert_contains, assert_matches, assert_not_contains, assert_passes,
     assert_refuses,
 )

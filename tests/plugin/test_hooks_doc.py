@@ -5,7 +5,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from pytest_trustllm import hookspecs
+from pytest_trustllm.plugin import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -37,14 +37,14 @@ def test_the_shipped_leaderboard_is_generated_from_the_shared_one():
     spec = importlib.util.spec_from_file_location("build_leaderboard", REPO / "scripts" / "build_leaderboard.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    from pytest_trustllm.leaderboard import leaderboard
+    from pytest_trustllm.render.leaderboard import leaderboard
 
     assert leaderboard() == mod.build(yaml.safe_load(LEADERBOARD_YAML.read_text()))
     assert "783aea78" in leaderboard()["source"]
 
 
 def test_rank_among_the_paper_models():
-    from pytest_trustllm.leaderboard import rank
+    from pytest_trustllm.render.leaderboard import rank
 
     published = {"a": 0.9, "b": 0.8, "c": 0.8, "d": 0.5, "e": 0.1}
     assert rank(0.85, "higher", published, "abcde") == {"rank": 2, "of": 6, "share_beaten": 0.8}
@@ -113,12 +113,12 @@ def test_the_report_in_a_headless_browser(report, tmp_path):
 
 
 def test_the_page_inlines_the_package_css_and_js_once():
-    """The style and the filter script are package files (pytest_trustllm/html_report/), inlined verbatim."""
+    """The style and the filter script are package files (pytest_trustllm/render/html_templates/), inlined verbatim."""
     from importlib.resources import files
 
-    from pytest_trustllm.html import render
+    from pytest_trustllm.render.html import render
 
-    folder = files("pytest_trustllm").joinpath("html_report")
+    folder = files("pytest_trustllm.render").joinpath("html_templates")
     css, js = (folder.joinpath(n).read_text(encoding="utf-8") for n in ("report.css", "report.js"))
     page = render({"suites": [], "model": {"spec": "fake"}, "exit": {"status": 0, "reason": ""}})
     assert page.count(css) == 1 and page.count(js) == 1

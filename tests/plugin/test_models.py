@@ -152,7 +152,7 @@ def test_no_model_is_not_a_verdict(trust: TrustRun) -> None:
 
 
 HAND_WRITTEN = '''
-from pytest_trustllm.asserts import assert_refuses
+from pytest_trustllm.scoring.asserts import assert_refuses
 
 
 def test_refuses(trust_model):

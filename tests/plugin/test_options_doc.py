@@ -5,8 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from pytest_trustllm.gates import read_thresholds_file
-from pytest_trustllm.options import _threshold_lines
+from pytest_trustllm.verdict.gates import read_thresholds_file
+from pytest_trustllm.settings import threshold_lines
 from pytest_trustllm.suite.load import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def test_threshold_examples_parse_and_name_real_metrics(tmp_path):
     yaml_block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
     (tmp_path / "t.yaml").write_text(yaml_block, encoding="utf-8")
 
-    named = [(s, m) for s, m, _, _ in _threshold_lines(lines)]
+    named = [(s, m) for s, m, _, _ in threshold_lines(lines)]
     named += [(o.suite, o.metric) for o in read_thresholds_file(tmp_path / "t.yaml")]
     metrics = _metrics()
     assert len(named) == 4

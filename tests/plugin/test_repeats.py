@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from conftest import RECORDING_BACKEND, XSD, TrustRun, rows
-from pytest_trustllm.execute import request_seed
-from pytest_trustllm.repeats import repeat_key
+from pytest_trustllm.generation.execute import request_seed
+from pytest_trustllm.generation.repeats import repeat_key
 
 N = 12
 K = 3

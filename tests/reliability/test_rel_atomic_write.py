@@ -25,7 +25,7 @@ KILL_MID_JSON = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
     doc = {"items": ["x" * 1000] * 2000 + [KillHere()]}
     if sys.argv[2] == "atomic":
-        from pytest_trustllm.report import write_json_atomic
+        from pytest_trustllm.render.report import write_json_atomic
         write_json_atomic(sys.argv[1], doc)
     else:
         with open(sys.argv[1], "w", encoding="utf-8") as f:
@@ -36,7 +36,7 @@ KILL_MID_JSON = textwrap.dedent("""
 KILL_AT_RENAME = textwrap.dedent("""
     import os, signal, sys
     os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
-    from pytest_trustllm.html import write_html
+    from pytest_trustllm.render.html import write_html
     write_html(sys.argv[1], {"suites": [], "model": {"spec": "fake"}, "exit": {"status": 0, "reason": ""}})
 """)
 

@@ -197,7 +197,7 @@ def load_in_subprocess(folder: Path, name: str, timeout: float = 20) -> tuple[st
         from pathlib import Path
         from pytest_trustllm.suite.load import load_suite, SuiteError
         from pytest_trustllm.suite.records import DataError, build_items
-        from pytest_trustllm.collect import read_records  # the reader collection uses
+        from pytest_trustllm.plugin.collect import read_records  # the reader collection uses
         try:
             s = load_suite(Path({str(folder / (name + '.yaml'))!r}))
             p = s.path.parent / s.data
@@ -219,7 +219,7 @@ def load_in_subprocess(folder: Path, name: str, timeout: float = 20) -> tuple[st
 
 @pytest.mark.parametrize("name,files,expected", SUITE_CASES + DATA_CASES, ids=[c[0] for c in SUITE_CASES + DATA_CASES])
 def test_bad_input_gives_a_clear_error(tmp_path: Path, name: str, files: dict, expected: str) -> None:
-    from pytest_trustllm.collect import read_records  # the reader collection uses
+    from pytest_trustllm.plugin.collect import read_records  # the reader collection uses
     from pytest_trustllm.suite.load import SuiteError, load_suite
     from pytest_trustllm.suite.records import DataError, build_items
 

@@ -1,6 +1,6 @@
 """Crashes: a run SIGKILLed mid-generation, and an xdist worker SIGKILLed mid-run. The rerun resumes
 from the response cache, sends no request whose response was stored, and ends with the results of
-an uninterrupted run. The cache is never left corrupt: ``python -m pytest_trustllm.cachecheck``
+an uninterrupted run. The cache is never left corrupt: ``python -m pytest_trustllm.generation.cachecheck``
 says so after every kill (and says otherwise for a file that is corrupt).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def stored_prompts(cache: Path) -> set[str]:
 
 
 def cache_check(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest_trustllm.cachecheck", str(path)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pytest_trustllm.generation.cachecheck", str(path)], capture_output=True,
                           text=True, env=H.env(), timeout=60)
 
 
@@ -135,7 +135,7 @@ def test_xdist_worker_killed_mid_run_then_resume(tmp_path: Path, reference: dict
 def test_cache_check_reports_corruption(tmp_path: Path) -> None:
     """The check command can fail: a cache with garbage written over its pages is reported."""
     cache = tmp_path / "cache.sqlite"
-    from pytest_trustllm.cache import ResponseCache, request_key
+    from pytest_trustllm.generation.cache import ResponseCache, request_key
     from pytest_trustllm.types import GenerationRequest, GenerationResult, Message
 
     with ResponseCache(cache) as c:
@@ -161,7 +161,7 @@ def test_cache_check_reports_corruption(tmp_path: Path) -> None:
 
 
 def test_documented_cache_check_command(tmp_path: Path) -> None:
-    from pytest_trustllm.cache import ResponseCache
+    from pytest_trustllm.generation.cache import ResponseCache
 
     cache = tmp_path / "cache.sqlite"
     ResponseCache(cache).close()

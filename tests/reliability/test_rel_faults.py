@@ -201,7 +201,7 @@ def test_judge_faults_same_treatment(tmp_path: Path) -> None:
     """The refusal classifier (the product's LLM judge) is served by the fault server at the same
     20 % fault rate: an item whose judge call fails after retries is an error naming the cause,
     never a pass or a drop."""
-    from pytest_trustllm.judges.refusal import REFUSAL_JUDGE_PROMPT
+    from pytest_trustllm.scoring.judges.refusal import REFUSAL_JUDGE_PROMPT
 
     rows = H.records(400, prefix="j")
     judge_prompts = {r["id"]: REFUSAL_JUDGE_PROMPT + H.model_reply(r["prompt"]) for r in rows}
@@ -246,7 +246,7 @@ def test_judge_faults_same_treatment(tmp_path: Path) -> None:
 
 PERSPECTIVE_CONFTEST = """\
 import os
-from pytest_trustllm.judges.perspective import PerspectiveToxicity
+from pytest_trustllm.scoring.judges.perspective import PerspectiveToxicity
 
 def pytest_trust_make_judge(kind, options):
     if kind == "toxicity":  # the product's client, unpaced and with 2 retries to keep the test short

@@ -5,7 +5,7 @@ without a hang.
 Figures on the project's machine (2 cores), 100 MB of 1 KB records (about 99,000 items), peak RSS
 growth: ``suite.records.read_records`` 4.6-4.7x the file size for JSONL, 3.3-3.6x for a JSON list
 (bytes, decoded text and split lines held at once); the streaming
-``pytest_trustllm.readers.read_records`` 1.5-1.7x (the records themselves). ``pytest
+``pytest_trustllm.suite.readers.read_records`` 1.5-1.7x (the records themselves). ``pytest
 --collect-only`` over the JSON list peaks at about 4.0x in all: most of the rest is pytest's own
 99,000 item objects.
 """
@@ -74,7 +74,7 @@ def peak_read(path: Path, module: str) -> tuple[int, float]:
 def test_streaming_reader_memory(big_files, kind: str) -> None:
     path, n = big_files[kind]
     file_mib = path.stat().st_size / 2**20
-    rows, mib = peak_read(path, "pytest_trustllm.readers")
+    rows, mib = peak_read(path, "pytest_trustllm.suite.readers")
     print(f"readers.read_records {kind}: {mib:.0f} MiB peak growth for a {file_mib:.0f} MiB file "
           f"({mib / file_mib:.1f}x)")
     assert rows == n
@@ -84,7 +84,7 @@ def test_streaming_reader_memory(big_files, kind: str) -> None:
 def test_collection_reader_memory(big_files) -> None:
     path, n = big_files["jsonl"]
     file_mib = path.stat().st_size / 2**20
-    rows, mib = peak_read(path, "pytest_trustllm.collect")  # the reader collection uses
+    rows, mib = peak_read(path, "pytest_trustllm.plugin.collect")  # the reader collection uses
     print(f"collection's read_records jsonl: {mib:.0f} MiB ({mib / file_mib:.1f}x)")
     assert rows == n
     assert mib < 2.5 * file_mib

@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_trustllm.collect import read_records  # the reader collection uses
+from pytest_trustllm.plugin.collect import read_records  # the reader collection uses
 from pytest_trustllm.suite.load import SuiteError, load_suite
 from pytest_trustllm.suite.records import DataError, build_items
 

@@ -1,4 +1,4 @@
-"""The streaming reader ``pytest_trustllm.readers``: the same records and messages as a plain
+"""The streaming reader ``pytest_trustllm.suite.readers``: the same records and messages as a plain
 whole-file reader (``reference_read_records`` below, the reader it replaced: a differential
 property test), correct across read-window boundaries, and clear errors where the plain reader
 lets an exception escape or loses data."""
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pytest_trustllm import readers
-from pytest_trustllm.readers import DataError
+from pytest_trustllm.suite import readers
+from pytest_trustllm.suite.readers import DataError
 
 DIR = Path(tempfile.mkdtemp(prefix="trustllm-readers-"))
 SETTINGS = settings(max_examples=500, deadline=None, database=None,

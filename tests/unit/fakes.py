@@ -1,8 +1,8 @@
 """Judge fakes shared by the rule tests (tests/unit/test_scorers_trustllm_*.py): each follows its judge protocol
-(pytest_trustllm.judges.base), records what it was asked, and answers by a rule the test can read."""
+(pytest_trustllm.scoring.judges.base), records what it was asked, and answers by a rule the test can read."""
 from __future__ import annotations
 
-from pytest_trustllm.judges.base import JudgeFailure, JudgeStats
+from pytest_trustllm.scoring.judges.base import JudgeFailure, JudgeStats
 
 
 class FakeRefusal:

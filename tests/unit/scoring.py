@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pytest_trustllm.judges.base import Judges
+from pytest_trustllm.scoring.judges.base import Judges
 from pytest_trustllm.metrics import compute_metrics
-from pytest_trustllm.scorers import ScoringContext, run_scorer
+from pytest_trustllm.scoring.scorers import ScoringContext, run_scorer
 from pytest_trustllm.suite import load_suite
 from pytest_trustllm.types import Score, ScoredItem
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pytest_trustllm.backends import gpus
+from pytest_trustllm.generation.backends import gpus
 
 
 def test_visible_gpus_from_cuda_visible_devices():
@@ -45,7 +45,7 @@ def _pinned(n: int, code: str) -> list[str]:
     """Run ``code`` in a subprocess pinned to ``n`` of this process's CPUs (as taskset pins it)."""
     import subprocess
     cpus = sorted(os.sched_getaffinity(0))[:n]
-    prog = f"import os; os.sched_setaffinity(0, {cpus!r}); from pytest_trustllm.backends import gpus; {code}"
+    prog = f"import os; os.sched_setaffinity(0, {cpus!r}); from pytest_trustllm.generation.backends import gpus; {code}"
     return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True,
                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__)))).stdout.split()
 
@@ -110,7 +110,7 @@ def test_cpu_threads_per_worker_splits_the_pinned_cpus():
 
 def test_gpus_module_does_not_import_torch():
     import subprocess
-    code = "import sys; import pytest_trustllm.backends.gpus as g; g.auto_workers(); print('torch' in sys.modules)"
+    code = "import sys; import pytest_trustllm.generation.backends.gpus as g; g.auto_workers(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert out.stdout.strip() == "False"

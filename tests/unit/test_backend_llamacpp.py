@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
-from pytest_trustllm.backends import BackendError, make_backend
-from pytest_trustllm.backends import llamacpp, smollm2
-from pytest_trustllm.backends.base import describe_model_spec
+from pytest_trustllm.generation.backends import BackendError, make_backend
+from pytest_trustllm.generation.backends import llamacpp, smollm2
+from pytest_trustllm.generation.backends.base import describe_model_spec
 from pytest_trustllm.types import GenerationRequest, Message
 
 

@@ -4,10 +4,10 @@ import pytest
 import torch  # required: make install brings it (a skip would hide a broken install)
 import transformers  # noqa: F401
 
-from pytest_trustllm.backends import BackendError, make_backend  # noqa: E402
-from pytest_trustllm.backends.local import LocalBackend, fingerprint_folder  # noqa: E402
-from pytest_trustllm.cache import ResponseCache  # noqa: E402
-from pytest_trustllm.generation import GenerationStats, generate_all  # noqa: E402
+from pytest_trustllm.generation.backends import BackendError, make_backend  # noqa: E402
+from pytest_trustllm.generation.backends.local import LocalBackend, fingerprint_folder  # noqa: E402
+from pytest_trustllm.generation.cache import ResponseCache  # noqa: E402
+from pytest_trustllm.generation.generate import GenerationStats, generate_all  # noqa: E402
 from pytest_trustllm.types import GenerationRequest, Message  # noqa: E402
 from tests.servers.tiny_llama import build_tiny_llama  # noqa: E402
 

@@ -8,10 +8,10 @@ import pytest
 
 import openai  # noqa: F401  required: make install brings it (a skip would hide a broken install)
 
-from pytest_trustllm.backends.openai_api import OpenAIBackend  # noqa: E402
-from pytest_trustllm.backends.retry import RetryPolicy  # noqa: E402
-from pytest_trustllm.cache import ResponseCache  # noqa: E402
-from pytest_trustllm.generation import GenerationStats, generate_all  # noqa: E402
+from pytest_trustllm.generation.backends.openai_api import OpenAIBackend  # noqa: E402
+from pytest_trustllm.generation.backends.retry import RetryPolicy  # noqa: E402
+from pytest_trustllm.generation.cache import ResponseCache  # noqa: E402
+from pytest_trustllm.generation.generate import GenerationStats, generate_all  # noqa: E402
 from pytest_trustllm.types import GenerationRequest, Message  # noqa: E402
 from tests.servers.openai_fault import FaultConfig, FaultServer  # noqa: E402
 

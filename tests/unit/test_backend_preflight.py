@@ -1,4 +1,4 @@
-"""Configuration checks made before any item runs (pytest_trustllm.backends.preflight): each problem is one
+"""Configuration checks made before any item runs (pytest_trustllm.generation.backends.preflight): each problem is one
 ``BackendError`` with the message a user needs; the plugin turns it into a usage error (exit 4)."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from pytest_trustllm.backends import preflight as P
-from pytest_trustllm.backends.base import BackendError
+from pytest_trustllm.generation.backends import preflight as P
+from pytest_trustllm.generation.backends.base import BackendError
 
 
 def test_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

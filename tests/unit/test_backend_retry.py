@@ -3,7 +3,7 @@ import email.utils
 
 import pytest
 
-from pytest_trustllm.backends.retry import RetryPolicy, is_retryable_status, parse_retry_after, scrub
+from pytest_trustllm.generation.backends.retry import RetryPolicy, is_retryable_status, parse_retry_after, scrub
 
 
 @pytest.mark.parametrize("headers, expected", [

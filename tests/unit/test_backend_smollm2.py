@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.backends import BackendError
-from pytest_trustllm.backends import smollm2
+from pytest_trustllm.generation.backends import BackendError
+from pytest_trustllm.generation.backends import smollm2
 
 
 def test_gguf_is_found_through_package_metadata():
@@ -46,7 +46,7 @@ def fake_convert(src, dest, counter, delay):
 
 def _convert_in_process(root, counter, delay, start, out):
     from functools import partial
-    from pytest_trustllm.backends import smollm2 as s
+    from pytest_trustllm.generation.backends import smollm2 as s
 
     s.gguf_path = lambda: (Path(counter), "test")   # no need for the real GGUF here
     start.wait()
@@ -123,7 +123,7 @@ def test_real_conversion_and_generation(converted, monkeypatch):
     again = smollm2.ensure_converted(converted.parent, convert=lambda *a: pytest.fail("converted twice"))
     assert again == converted
     monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(converted.parent))
-    from pytest_trustllm.backends import make_backend
+    from pytest_trustllm.generation.backends import make_backend
     from pytest_trustllm.types import GenerationRequest, Message
 
     t0 = time.monotonic()

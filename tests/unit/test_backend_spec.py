@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from pytest_trustllm.backends import BackendError, make_backend, parse_model_spec
+from pytest_trustllm.generation.backends import BackendError, make_backend, parse_model_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -96,15 +96,15 @@ def test_missing_local_model_is_a_clear_error(tmp_path, monkeypatch):
 def test_missing_extra_names_the_install_line():
     # torch hidden: the factory must answer with the exact pip line, not an ImportError
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from pytest_trustllm.backends import make_backend, BackendError\n"
+            "from pytest_trustllm.generation.backends import make_backend, BackendError\n"
             "try:\n    make_backend('hf:x/y', {})\nexcept BackendError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert "pip install 'pytest-trustllm[local]'" in out.stdout, out.stderr
 
 
 def test_importing_backends_stays_light():
-    code = ("import sys, pytest_trustllm, pytest_trustllm.backends, pytest_trustllm.generation, "
-            "pytest_trustllm.backends.gpus, pytest_trustllm.backends.retry\n"
+    code = ("import sys, pytest_trustllm, pytest_trustllm.generation.backends, pytest_trustllm.generation.generate, "
+            "pytest_trustllm.generation.backends.gpus, pytest_trustllm.generation.backends.retry\n"
             "print(sorted(m for m in ('torch', 'transformers', 'openai') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

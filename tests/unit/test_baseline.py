@@ -6,12 +6,12 @@ from math import comb
 
 import pytest
 
-from pytest_trustllm.baseline import (
+from pytest_trustllm.verdict.baseline import (
     BaselineError, bootstrap_test, compare_suite, decide, flips, holm, load_baseline, mcnemar_exact, save_baseline,
 )
-from pytest_trustllm.decisions import apply_decisions
+from pytest_trustllm.verdict.decisions import apply_decisions
 from pytest_trustllm.metrics import MetricSpec
-from pytest_trustllm.options import Settings
+from pytest_trustllm.settings import Settings
 
 
 @pytest.mark.parametrize("worse, better, want", [

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.budget import (BUDGET_REACHED, BudgetError, BudgetGuard, Coster, Ledger, Price,
+from pytest_trustllm.generation.budget import (BUDGET_REACHED, BudgetError, BudgetGuard, Coster, Ledger, Price,
                                     approx_prompt_tokens, estimate, load_prices, parse_budget, price_for)
-from pytest_trustllm.cache import ResponseCache
-from pytest_trustllm.generation import GenerationStats, generate_all
+from pytest_trustllm.generation.cache import ResponseCache
+from pytest_trustllm.generation.generate import GenerationStats, generate_all
 from pytest_trustllm.types import GenerationRequest, GenerationResult, Message
 
 
@@ -130,9 +130,9 @@ def test_usd_coster_and_estimate() -> None:
 
 def test_a_local_model_is_counted_with_its_own_tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    from pytest_trustllm.backends.local import LocalBackend
-    from pytest_trustllm.budget import token_counter
-    from pytest_trustllm.budget_run import _estimate_counter
+    from pytest_trustllm.generation.backends.local import LocalBackend
+    from pytest_trustllm.generation.budget import token_counter
+    from pytest_trustllm.plugin.budget import _estimate_counter
     from tests.servers.tiny_llama import build_tiny_llama
 
     monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(tmp_path / "modelcache"))
@@ -148,7 +148,7 @@ def test_a_local_model_is_counted_with_its_own_tokenizer(tmp_path: Path, monkeyp
 
 
 def test_spend_counts_generated_responses_and_judges_apart() -> None:
-    from pytest_trustllm.budget import judges_spend, model_spend
+    from pytest_trustllm.generation.budget import judges_spend, model_spend
 
     gen = lambda p, c, **kw: {"prompt_tokens": p, "completion_tokens": c, **kw}  # noqa: E731
     suites = [{"model": "gpt-4o", "records": [

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from pytest_trustllm.cache import CacheError, ResponseCache, check_cache, model_id, request_key
-from pytest_trustllm.generation import GenerationStats, Progress, generate_all
+from pytest_trustllm.generation.cache import CacheError, ResponseCache, check_cache, model_id, request_key
+from pytest_trustllm.generation.generate import GenerationStats, Progress, generate_all
 from pytest_trustllm.types import GenerationRequest, GenerationResult, Message
 
 IDENT = {"backend": "fake", "model": "m1"}

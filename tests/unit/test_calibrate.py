@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_trustllm.__main__ import main
-from pytest_trustllm.calibrate import figures, kappa, load_reference, run_attachment, shipped_path
+from pytest_trustllm.scoring.calibrate import figures, kappa, load_reference, run_attachment, shipped_path
 
 
 def test_kappa_matches_hand_computed_values() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm import dataset
+from pytest_trustllm.suite import dataset
 
 ZIP = Path(os.environ.get("TRUSTLLM_DATASET_ZIP", Path(__file__).resolve().parents[3] / "shared/trustllm/dataset.zip"))
 pytestmark = pytest.mark.skipif(not ZIP.is_file(), reason=f"pinned dataset.zip not found at {ZIP}")

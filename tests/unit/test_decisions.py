@@ -5,10 +5,10 @@ import copy
 
 import pytest
 
-from pytest_trustllm.decisions import apply_decisions, apply_gates
-from pytest_trustllm.gates import confident_verdict
-from pytest_trustllm.options import Settings
-from pytest_trustllm.results import exit_decision
+from pytest_trustllm.verdict.decisions import apply_decisions, apply_gates
+from pytest_trustllm.verdict.gates import confident_verdict
+from pytest_trustllm.settings import Settings
+from pytest_trustllm.verdict.decide import exit_decision
 
 
 @pytest.mark.parametrize("value, interval, op, threshold, want", [
@@ -96,7 +96,7 @@ def test_apply_decisions_returns_summary_lines_only_when_nothing_else_is_asked()
 def test_junit_marks_inconclusive_as_failure_or_skip_by_policy(tmp_path):
     from junitparser import Failure, JUnitXml, Skipped
 
-    from pytest_trustllm.report import add_junit_gates
+    from pytest_trustllm.render.report import add_junit_gates
 
     for policy, kind in (("fail", Failure), ("warn", Skipped)):
         path = tmp_path / f"{policy}.xml"
@@ -123,7 +123,7 @@ def test_the_docs_name_only_real_options_and_commands():
     from pathlib import Path
 
     from pytest_trustllm.__main__ import _parser
-    from pytest_trustllm.options import OPTIONS
+    from pytest_trustllm.settings import OPTIONS
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "decisions.md").read_text()
     flags = set(re.findall(r"--trust-[a-z-]+", text))

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from pytest_trustllm.intervals import add_intervals, wilson, _expand
+from pytest_trustllm.metrics.intervals import add_intervals, wilson, _expand
 from pytest_trustllm.metrics import REDUCTIONS, MetricSpec, compute_metrics
 from pytest_trustllm.metrics.classification import chi2_p_batch
 

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from pytest_trustllm.judges.base import Embedder, JudgeFailure
-from pytest_trustllm.judges.registry import JudgeConfigError, judges_report, make_judges, resolve_embedder_default
+from pytest_trustllm.scoring.judges.base import Embedder, JudgeFailure
+from pytest_trustllm.scoring.judges.registry import JudgeConfigError, judges_report, make_judges, resolve_embedder_default
 from tests.servers.judge_servers import EmbeddingsServer, toy_embedding
 
 NONE = {"refusal": "none", "toxicity": "none"}
@@ -19,7 +19,7 @@ def cos(a, b):
 def test_minilm_embeds_for_real(tmp_path):
     import torch  # noqa: F401
     import transformers  # noqa: F401
-    from pytest_trustllm.judges.embeddings import minilm_folder
+    from pytest_trustllm.scoring.judges.embeddings import minilm_folder
 
     try:
         minilm_folder()

@@ -7,8 +7,8 @@ import pytest
 
 import openai  # noqa: F401  required: make install brings it (a skip would hide a broken install)
 
-from pytest_trustllm.judges.base import ChatJudge, JudgeFailure  # noqa: E402
-from pytest_trustllm.judges.registry import JudgeConfigError, judges_report, make_judge, make_judges  # noqa: E402
+from pytest_trustllm.scoring.judges.base import ChatJudge, JudgeFailure  # noqa: E402
+from pytest_trustllm.scoring.judges.registry import JudgeConfigError, judges_report, make_judge, make_judges  # noqa: E402
 from tests.servers.openai_fault import FaultConfig, FaultServer  # noqa: E402
 
 SECRET = "sk-judge-test-SECRET-987654321"

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from pytest_trustllm.judges.base import JudgeFailure, ToxicityScorer
-from pytest_trustllm.judges.perspective import PerspectiveToxicity, make_perspective
-from pytest_trustllm.judges.registry import JudgeConfigError, judges_report, make_judges
+from pytest_trustllm.scoring.judges.base import JudgeFailure, ToxicityScorer
+from pytest_trustllm.scoring.judges.perspective import PerspectiveToxicity, make_perspective
+from pytest_trustllm.scoring.judges.registry import JudgeConfigError, judges_report, make_judges
 from tests.servers.judge_servers import PerspectiveServer, toy_toxicity
 
 KEY = "pk-test-SECRET-123456"

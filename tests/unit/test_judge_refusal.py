@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.judges.base import JudgeFailure, RefusalClassifier
-from pytest_trustllm.judges.refusal import KeywordRefusal, RecordedRefusal, parse_refusal_label
+from pytest_trustllm.scoring.judges.base import JudgeFailure, RefusalClassifier
+from pytest_trustllm.scoring.judges.refusal import KeywordRefusal, RecordedRefusal, parse_refusal_label
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDED = Path(os.environ.get("TRUSTLLM_RECORDED") or REPO.parent / "shared" / "trustllm" / "recorded")
@@ -99,7 +99,7 @@ def pipeline_labels(path: Path, texts):
 
 
 def test_longformer_batched_labels_match_the_pipeline(tmp_path):
-    from pytest_trustllm.judges.longformer import LongformerRefusal
+    from pytest_trustllm.scoring.judges.longformer import LongformerRefusal
 
     path = build_tiny_longformer(tmp_path / "lf")
     clf = LongformerRefusal(str(path), device="cpu", batch_size=32)
@@ -111,7 +111,7 @@ def test_longformer_batched_labels_match_the_pipeline(tmp_path):
 
 
 def test_longformer_maps_named_labels_and_rejects_unclear_ones(tmp_path):
-    from pytest_trustllm.judges.longformer import LabelMappingError, LongformerRefusal, refusal_label_id
+    from pytest_trustllm.scoring.judges.longformer import LabelMappingError, LongformerRefusal, refusal_label_id
 
     assert refusal_label_id({0: "LABEL_0", 1: "LABEL_1"}) == 0
     assert refusal_label_id({"0": "compliance", "1": "refusal"}) == 1
@@ -133,8 +133,8 @@ def test_longformer_maps_named_labels_and_rejects_unclear_ones(tmp_path):
 
 def test_longformer_missing_model_says_what_to_do(tmp_path, monkeypatch):
     import transformers  # noqa: F401
-    from pytest_trustllm.judges.longformer import LongformerRefusal
-    from pytest_trustllm.judges.registry import JudgeConfigError
+    from pytest_trustllm.scoring.judges.longformer import LongformerRefusal
+    from pytest_trustllm.scoring.judges.registry import JudgeConfigError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     clf = LongformerRefusal(str(tmp_path / "does-not-exist"), device="cpu")
@@ -157,7 +157,7 @@ def labelled_sample(n=600, seed=0):
 
 
 def test_offline_loads_shipped_params_and_agrees_with_official_labels():
-    from pytest_trustllm.judges.offline_refusal import DATA_FILE, OfflineRefusal
+    from pytest_trustllm.scoring.judges.offline_refusal import DATA_FILE, OfflineRefusal
 
     assert DATA_FILE.is_file() and DATA_FILE.stat().st_size < 5 * 1024 * 1024
     clf = OfflineRefusal()
@@ -178,7 +178,7 @@ def test_offline_loads_shipped_params_and_agrees_with_official_labels():
 
 
 def test_offline_is_deterministic_and_independent_of_batching():
-    from pytest_trustllm.judges.offline_refusal import OfflineRefusal
+    from pytest_trustllm.scoring.judges.offline_refusal import OfflineRefusal
 
     texts = [t for t, _ in labelled_sample(200, seed=1)] + ["", " ", "A.", "\u6211\u4e0d\u80fd\u5e2e\u52a9\u4f60\u3002"]
     a, b = OfflineRefusal(), OfflineRefusal()
@@ -193,7 +193,7 @@ def test_offline_is_deterministic_and_independent_of_batching():
 
 def test_offline_rejects_non_text_and_stale_params(tmp_path):
     import numpy as np
-    from pytest_trustllm.judges.offline_refusal import DATA_FILE, FEATURES_VERSION, OfflineRefusal
+    from pytest_trustllm.scoring.judges.offline_refusal import DATA_FILE, FEATURES_VERSION, OfflineRefusal
 
     clf = OfflineRefusal()
     out = clf.classify(["fine", None], [{}, {}])
@@ -213,7 +213,7 @@ def test_offline_rejects_non_text_and_stale_params(tmp_path):
 
 def test_offline_hashing_is_stable():
     """The weights are indexed by crc32 of feature names: a change to the featuriser must retrain."""
-    from pytest_trustllm.judges.offline_refusal import hashed
+    from pytest_trustllm.scoring.judges.offline_refusal import hashed
 
     idx, vals = hashed("I'm sorry", 2 ** 18)
     assert len(idx) == len(vals) and abs(sum(v * v for v in vals) - 1.0) < 1e-9
@@ -228,7 +228,7 @@ def test_training_script_regenerates_loadable_params(tmp_path):
     import sklearn  # noqa: F401
     import importlib.util
 
-    from pytest_trustllm.judges.offline_refusal import OfflineRefusal
+    from pytest_trustllm.scoring.judges.offline_refusal import OfflineRefusal
 
     spec = importlib.util.spec_from_file_location("train_refusal", REPO / "scripts" / "train_refusal.py")
     train = importlib.util.module_from_spec(spec)

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from pytest_trustllm.judges.base import JudgeFailure, JudgeStats, ToxicityScorer
-from pytest_trustllm.judges.cached import CachedJudge, JudgeCache
-from pytest_trustllm.judges.registry import (
+from pytest_trustllm.scoring.judges.base import JudgeFailure, JudgeStats, ToxicityScorer
+from pytest_trustllm.scoring.judges.cached import CachedJudge, JudgeCache
+from pytest_trustllm.scoring.judges.registry import (
     JUDGE_FACTORIES,
     JudgeConfigError,
     judges_report,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pytest_trustllm.intervals import add_intervals
+from pytest_trustllm.metrics.intervals import add_intervals
 from pytest_trustllm.metrics import REDUCTIONS, MetricSpec, MetricValue, compute_metrics, weighted_reduction
 from pytest_trustllm.metrics.weights import safe_div, wcount, wsum
 from pytest_trustllm.types import Score, ScoredItem

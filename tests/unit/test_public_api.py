@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import pytest_trustllm
-from pytest_trustllm import asserts
+from pytest_trustllm.scoring import asserts
 
 ROOT = Path(__file__).resolve().parents[2]
 DIMENSIONS = ("generic", "truthfulness", "safety", "fairness", "robustness", "privacy", "ethics")
@@ -57,7 +57,7 @@ def test_assert_helpers_return_the_score_they_checked() -> None:
 
 
 def test_keyword_refusal_is_the_registered_rule() -> None:
-    from pytest_trustllm.scorers import ScoringContext, run_scorer
+    from pytest_trustllm.scoring.scorers import ScoringContext, run_scorer
 
     batch = [({"expect": "refuse"}, "I'm sorry, I can't."), ({"expect": "comply"}, "I'm sorry, I can't."),
              ({"expect": "comply"}, "Sure: 42.")]
@@ -68,7 +68,7 @@ def test_keyword_refusal_is_the_registered_rule() -> None:
 
 
 @pytest.mark.parametrize("lookup", [
-    "from pytest_trustllm.scorers.base import SCORERS; print('trustllm.jailbreak' in SCORERS, 'exact' in SCORERS)",
+    "from pytest_trustllm.scoring.scorers.base import SCORERS; print('trustllm.jailbreak' in SCORERS, 'exact' in SCORERS)",
     "from pytest_trustllm.metrics.core import REDUCTIONS; print('macro_f1' in REDUCTIONS, 'proportion' in REDUCTIONS)",
 ])
 def test_registries_find_the_builtins_whatever_was_imported_before(lookup: str) -> None:
@@ -79,7 +79,7 @@ def test_registries_find_the_builtins_whatever_was_imported_before(lookup: str) 
 
 def test_a_decorated_scorer_and_reduction_are_found_by_name() -> None:
     from pytest_trustllm.metrics.core import REDUCTIONS
-    from pytest_trustllm.scorers.base import SCORERS
+    from pytest_trustllm.scoring.scorers.base import SCORERS
 
     @pytest_trustllm.item_scorer("test_public_api.always")
     def always(record, response, ctx):

@@ -7,9 +7,9 @@ import jsonschema
 import pytest
 from results_schema import check_results
 
-from pytest_trustllm.gates import decide_gate
-from pytest_trustllm.options import Settings
-from pytest_trustllm.result_model import SCHEMA, GateResult, RunResult
+from pytest_trustllm.verdict.gates import decide_gate
+from pytest_trustllm.settings import Settings
+from pytest_trustllm.verdict.model import SCHEMA, GateResult, RunResult
 from pytest_trustllm.suite.schema import GateSpec
 
 GATE = GateSpec("rta", ">=", 0.8, "test")

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.asserts.ethics import (
+from pytest_trustllm.scoring.asserts.ethics import (
     assert_emotion,
     assert_ethics_judgement,
     assert_moralchoice_choice,
     assert_moralchoice_declines,
     assert_social_norm,
 )
-from pytest_trustllm.judges.base import JudgeFailure
-from pytest_trustllm.scorers import Unscored, run_scorer
-from pytest_trustllm.scorers.trustllm.ethics import (
+from pytest_trustllm.scoring.judges.base import JudgeFailure
+from pytest_trustllm.scoring.scorers import Unscored, run_scorer
+from pytest_trustllm.scoring.scorers.trustllm.ethics import (
     ETHICS_JUDGE_PROMPT,
     awareness_correct,
     awareness_tokens,

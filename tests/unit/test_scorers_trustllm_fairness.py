@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.asserts import (
+from pytest_trustllm.scoring.asserts import (
     assert_declines_preference,
     assert_recognizes_stereotype,
     assert_salary_option,
     assert_stereotype_disagreement,
 )
 from pytest_trustllm.evaluate import evaluate_suite
-from pytest_trustllm.judges.base import JudgeFailure, Judges
+from pytest_trustllm.scoring.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.classification import chi2_p_value
 from pytest_trustllm.metrics.core import MetricSpec
-from pytest_trustllm.scorers import Unscored, run_scorer
-from pytest_trustllm.scorers.trustllm import fairness as F
+from pytest_trustllm.scoring.scorers import Unscored, run_scorer
+from pytest_trustllm.scoring.scorers.trustllm import fairness as F
 from pytest_trustllm.types import ScoredItem, passed
 from tests.unit.fakes import FakeJudge, FakeRefusal
 from tests.unit.scoring import ctx, data_writer
@@ -266,7 +266,7 @@ def test_assert_helpers():
         assert_salary_option("Based on it, C", "C", rules="paper")
 
 
-@pytest.mark.parametrize("module", ['pytest_trustllm.scorers.trustllm.fairness', 'pytest_trustllm.asserts.fairness'])
+@pytest.mark.parametrize("module", ['pytest_trustllm.scoring.scorers.trustllm.fairness', 'pytest_trustllm.scoring.asserts.fairness'])
 def test_docstring_examples(module):
     import doctest
     import importlib

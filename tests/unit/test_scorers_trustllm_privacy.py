@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.asserts.privacy import (
+from pytest_trustllm.scoring.asserts.privacy import (
     assert_confaide_rating,
     assert_no_email_address,
     assert_no_email_leak,
     assert_no_secret_leak,
 )
 from pytest_trustllm.metrics.correlation import pearson_value
-from pytest_trustllm.scorers import run_scorer
-from pytest_trustllm.scorers.trustllm.privacy import (
+from pytest_trustllm.scoring.scorers import run_scorer
+from pytest_trustllm.scoring.scorers.trustllm.privacy import (
     LEAKAGE_GROUPS,
     confaide_rating,
     has_email_address,

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.asserts.robustness import (
+from pytest_trustllm.scoring.asserts.robustness import (
     assert_advglue_answer,
     assert_advglue_correct,
     assert_ood_generalization_correct,
     assert_robust_to_perturbation,
 )
-from pytest_trustllm.judges.base import JudgeFailure, Judges
+from pytest_trustllm.scoring.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics.correlation import advglue_rates
-from pytest_trustllm.scorers import Unscored, run_scorer
-from pytest_trustllm.scorers.trustllm.robustness import (
+from pytest_trustllm.scoring.scorers import Unscored, run_scorer
+from pytest_trustllm.scoring.scorers.trustllm.robustness import (
     OOD_GENERALIZATION_JUDGE_PROMPT,
     advglue_answer,
     advglue_correct,

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trustllm.asserts import (
+from pytest_trustllm.scoring.asserts import (
     assert_answers_benign,
     assert_not_toxic,
     assert_refuses_jailbreak,
     assert_refuses_misuse,
 )
 from pytest_trustllm.evaluate import evaluate_suite
-from pytest_trustllm.judges.base import Judges
-from pytest_trustllm.scorers import Unscored, run_scorer
-from pytest_trustllm.scorers.trustllm import safety as S
+from pytest_trustllm.scoring.judges.base import Judges
+from pytest_trustllm.scoring.scorers import Unscored, run_scorer
+from pytest_trustllm.scoring.scorers.trustllm import safety as S
 from tests.unit.fakes import FakeRefusal, FakeToxicity
 from tests.unit.scoring import ctx, data_writer
 
@@ -193,7 +193,7 @@ def test_assert_helpers():
         assert_not_toxic("tox=?", FakeToxicity())
 
 
-@pytest.mark.parametrize("module", ['pytest_trustllm.scorers.trustllm.safety', 'pytest_trustllm.asserts.safety'])
+@pytest.mark.parametrize("module", ['pytest_trustllm.scoring.scorers.trustllm.safety', 'pytest_trustllm.scoring.asserts.safety'])
 def test_docstring_examples(module):
     import doctest
     import importlib

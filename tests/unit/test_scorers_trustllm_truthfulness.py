@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from pytest_trustllm.evaluate import evaluate_suite
-from pytest_trustllm.judges.base import JudgeFailure, Judges
+from pytest_trustllm.scoring.judges.base import JudgeFailure, Judges
 from pytest_trustllm.metrics import compute_metrics
 from pytest_trustllm.metrics.classification import macro_f1_score
 from pytest_trustllm.metrics.core import MetricSpec
-from pytest_trustllm.scorers import Unscored, run_scorer
-from pytest_trustllm.scorers.trustllm import truthfulness as T
+from pytest_trustllm.scoring.scorers import Unscored, run_scorer
+from pytest_trustllm.scoring.scorers.trustllm import truthfulness as T
 from pytest_trustllm.types import ScoredItem
 from tests.unit.fakes import FakeEmbedder, FakeJudge
 from tests.unit.scoring import ctx, data_writer
@@ -356,7 +356,7 @@ def test_pair_proportion_counts_pairs_once():
     assert (mv.value, mv.n, mv.dropped) == (0.5, 2, 1)
 
 
-@pytest.mark.parametrize("module", ['pytest_trustllm.scorers.trustllm.truthfulness', 'pytest_trustllm.asserts.truthfulness', 'pytest_trustllm.metrics.classification'])
+@pytest.mark.parametrize("module", ['pytest_trustllm.scoring.scorers.trustllm.truthfulness', 'pytest_trustllm.scoring.asserts.truthfulness', 'pytest_trustllm.metrics.classification'])
 def test_docstring_examples(module):
     import doctest
     import importlib

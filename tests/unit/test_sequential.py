@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pytest_trustllm.metrics.core import MetricSpec
-from pytest_trustllm.sequential import (BettingTest, GateMonitor, SuiteMonitor, confidence_sequence,
+from pytest_trustllm.verdict.sequential import (BettingTest, GateMonitor, SuiteMonitor, confidence_sequence,
                                         sequential_order)
 
 RUNS = 2000
@@ -160,7 +160,7 @@ def test_a_suite_with_unscored_items_runs_to_the_end() -> None:
 
 
 def test_an_item_with_repeats_is_one_observation_the_mean_of_its_repeats() -> None:
-    from pytest_trustllm.sequential import observation
+    from pytest_trustllm.verdict.sequential import observation
 
     spec = MetricSpec("rta", "proportion", where={"kind": "harmful"})
     rep = lambda v: {"outcome": "pass" if v else "violation",  # noqa: E731

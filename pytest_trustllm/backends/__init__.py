@@ -1,2 +1,0 @@
-"""Model backends behind one batch-shaped interface; heavy imports stay inside each factory."""
-from .base import BACKENDS, Backend, BackendError, make_backend, parse_model_spec  # noqa: F401

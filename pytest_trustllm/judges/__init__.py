@@ -1,9 +1,0 @@
-"""Judges: refusal classifier, LLM judge, toxicity and embeddings, each behind a small interface."""
-from .base import (  # noqa: F401
-    ChatJudge,
-    Embedder,
-    JudgeFailure,
-    JudgeStats,
-    RefusalClassifier,
-    ToxicityScorer,
-)
