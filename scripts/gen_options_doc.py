@@ -61,7 +61,7 @@ def _default(o) -> str:
 
 def render() -> str:
     out = ["# Options", "",
-           "Generated from `pytest_trustllm/plugin/options.py` by `scripts/gen_options_doc.py`. Every option has an ini "
+           "Generated from `pytest_trustllm/settings.py` by `scripts/gen_options_doc.py`. Every option has an ini "
            "twin, readable from `pytest.ini` or `[tool.pytest.ini_options]`; the command line wins over the ini "
            "file, which wins over the environment variable where there is one. Bad values are usage errors that "
            "name the valid ones, and the effective set-up is printed in the pytest header.", "",

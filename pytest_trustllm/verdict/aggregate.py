@@ -1,5 +1,5 @@
 """Controller-side aggregation: per-item payloads (from test reports, also across xdist, or from the
-records of shards) -> the typed results (``result_model``), every verdict decided once in
+records of shards) -> the typed results (``verdict/model.py``), every verdict decided once in
 ``decide_run``; the results JSON is their ``to_json`` (schema ``pytest-trustllm/results/2``)."""
 from __future__ import annotations
 

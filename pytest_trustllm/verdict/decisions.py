@@ -1,4 +1,4 @@
-"""Release decisions, once every metric has its value and interval (``results.decide_run`` calls these):
+"""Release decisions, once every metric has its value and interval (``decide.decide_run`` calls these):
 
 - gates (decided in ``gates.decide_gate``): ``--trust-gate=point`` keeps the value-vs-threshold verdict;
   ``--trust-gate=confident`` passes only when the whole 95% interval clears the threshold, fails when
@@ -210,7 +210,7 @@ def compare_models(settings: Any, suites: Sequence[Mapping[str, Any]],
 
 def apply_decisions(settings: Any, suites: list[dict[str, Any]], root: str | os.PathLike | None = None
                     ) -> dict[str, Any]:
-    """The comparisons of decided suites (``results.decide_run``); returns extra top-level results
+    """The comparisons of decided suites (``decide.decide_run``); returns extra top-level results
     keys: ``baseline``, ``comparison`` and ``summary_extra`` (lines for the terminal summary).
     ``root``: the folder ``suites[].file`` is relative to (pytest's rootdir; the merge command's --root)."""
     lines = gate_notes(settings, suites)

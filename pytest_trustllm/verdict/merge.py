@@ -2,7 +2,7 @@
 
 Nothing is averaged: every suite's per-item records from all shards are put back together and every
 metric, interval, gate, baseline comparison and model comparison is recomputed from them with the
-same code a single run uses (``results.decide_run``), so the
+same code a single run uses (``decide.decide_run``), so the
 merged results equal those of one unsharded run. The suite YAML files are read again from
 ``suites[].file``, relative to ``root`` (the pytest rootdir of the shards; default: the current folder).
 
@@ -104,7 +104,7 @@ def pytest_status(docs: Sequence[Mapping[str, Any]]) -> int:
 
 
 def _process_info(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A shard's results as the run's processes report to ``results.decide_run``."""
+    """A shard's results as the run's processes report to ``decide.decide_run``."""
     model = doc.get("model") or {}
     spec = model.get("spec")
     models = dict(model.get("identities") or {})
@@ -115,7 +115,7 @@ def _process_info(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def merge_results(docs: Sequence[Mapping[str, Any]], root: str | os.PathLike | None = None,
                   allow_partial: bool = False) -> dict[str, Any]:
-    """The results of one run, recomputed from the shards' per-item records (``results.decide_run``)."""
+    """The results of one run, recomputed from the shards' per-item records (``decide.decide_run``)."""
     from pytest_trustllm.verdict.decide import SuiteRun, decide_run
     from pytest_trustllm.suite.load import SuiteError, load_suite
 

@@ -1,6 +1,6 @@
 """The typed results of a run: run -> suites -> metrics -> interval and gate, each frozen.
 
-``results.decide_run`` builds these once from the item payloads (the live run and the shard merge
+``decide.decide_run`` builds these once from the item payloads (the live run and the shard merge
 alike) and decides every verdict there; the renderers (terminal, results JSON, JUnit, HTML) read
 them, or their JSON form, and decide nothing. ``to_json`` gives the document that
 ``results.schema.json`` describes (``pytest-trustllm/results/2``); ``from_json`` reads it back.

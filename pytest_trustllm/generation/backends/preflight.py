@@ -2,7 +2,7 @@
 server that does not answer, a missing extra, no model file) stops the run once, as a usage error.
 
 Cheap checks only (no model is loaded here): the controller runs them before xdist workers start.
-A run without workers also builds its backends before the first item (``RunState.load_backends``),
+A run without workers also builds its backends before the first item (``RunState.load_backends in plugin/session.py``),
 which catches a model that cannot load.
 """
 from __future__ import annotations
