@@ -40,6 +40,8 @@ FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9:
 CONVERT_TO = {"float32": (0, "F32"), "float16": (1, "F16"), "bfloat16": (32, "BF16")}
 # sequences decoded together when --trust-batch-size does not say (bench/engines.py, docs/backends.md)
 DEFAULT_BATCH = 8
+# spins at an OpenMP barrier before a llama.cpp thread sleeps (GOMP_SPINCOUNT; see _worker_env)
+SPIN_COUNT = "1000"
 
 
 def available() -> bool:
@@ -72,9 +74,13 @@ def _worker_env() -> dict[str, str]:
     # the worker needs pytest_trustllm importable even when the parent found it on sys.path only
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    # Threads that wait sleep instead of spinning: on a busy 2-core machine, llama.cpp's spinning
-    # OpenMP threads made 2 threads 6 to 14 times slower than 1; passive, 2 threads match 1.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # llama.cpp's threads meet at an OpenMP barrier after every graph node. GNU OpenMP's default spins
+    # about 300,000 times there before sleeping: on a busy 2-core machine that made 2 threads 6 to 14
+    # times slower than 1. Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs a futex wake-up per node
+    # instead, half the decoding time on a quiet machine. A short spin is as fast as spinning when
+    # the machine is quiet and as fast as sleeping when it is busy (docs/backends.md).
+    if "OMP_WAIT_POLICY" not in env and "GOMP_SPINCOUNT" not in env:
+        env["GOMP_SPINCOUNT"] = SPIN_COUNT
     return env
 
 
