@@ -3,12 +3,18 @@
     .venv/bin/python bench/engines.py                          # every engine that is installed
     .venv/bin/python bench/engines.py --engines transformers,llamacpp-f32 --limit 40
     .venv/bin/python bench/engines.py --baseline llamacpp-f32 --engines llamacpp-f16 --every 8   # F16 vs F32
+    .venv/bin/python bench/engines.py --baseline llamacpp-f32@1 --engines llamacpp-f32@8 --sampled  # batch mates
 
 The prompts are those of `make trust`: every suite under suites/trustllm/, 8 sampled records each
 (--trust-sample=8, seed 0), the suite's system prompt and the real chat template, capped at 64 new
 tokens (--trust-max-new-tokens=64). They go to each engine in the plugin's own chunks (a chunk is
-one ``generate`` call, as in a run), and every request is decoded greedily so that outputs can be
-compared: the share of completions identical to the transformers backend's is the agreement.
+one ``generate`` call, as in a run; sampled records are renumbered into full chunks, as the plugin
+does), and every request is decoded greedily so that outputs can be compared: the share of
+completions identical to the baseline's (transformers unless --baseline says) is the agreement.
+With --sampled the requests keep their suites' temperatures and seeds (16 of 26 suites sample at
+temperature 1): the agreement then says whether an engine draws the same tokens as the baseline,
+e.g. llama.cpp batched against llama.cpp one sequence at a time (does a sequence depend on its
+batch mates?).
 
 Engines run chunk by chunk in turn (A B C, B C A, ...), so a change of load on a shared machine hits
 them alike. For each engine: one-time preparation (conversion into the model cache, reported, not
@@ -20,6 +26,8 @@ Engines (each skipped, with the reason, when its package is missing):
   llamacpp-q4_1    llama-cpp-python on the bundled GGUF as shipped (Q4_1 weights)
   llamacpp-f32     llama-cpp-python on the same weights dequantised once into an F32 GGUF
   llamacpp-f16     the same, stored as F16 (half the memory traffic per token)
+                   (llamacpp-*@N: N sequences decoded together; without @N the backend's default,
+                   @1 is one sequence at a time)
   ct2-float32      CTranslate2, batched, fp32
   ct2-int8         CTranslate2, batched, int8 weights
   ort-genai-fp32   ONNX Runtime GenAI, batched, fp32 (its model builder needs onnx and onnx-ir)
@@ -57,14 +65,14 @@ def trust_chunks(sample: int = 8, seed: int = 0, cap: int = 64) -> list[tuple[st
     from pytest_trustllm.suite.paths import DataLocator
     from pytest_trustllm.generation.execute import build_request
     from pytest_trustllm.suite.load import load_suite
-    from pytest_trustllm.suite.records import build_items, read_records, sample_items
+    from pytest_trustllm.suite.records import build_items, read_records, rechunk, sample_items
 
     chunks = []
     for path in sorted(SUITES.rglob("*.yaml")):
         suite = load_suite(path)
         data = DataLocator().resolve(suite)
         items = build_items(suite, read_records(data), data)
-        items = sample_items(items, sample, f"{seed}:{suite.data}", suite.record.stratify)
+        items = rechunk(sample_items(items, sample, f"{seed}:{suite.data}", suite.record.stratify), suite.chunk_size)
         by_chunk: dict[int, list] = {}
         for it in items:
             by_chunk.setdefault(it.chunk, []).append(it)
@@ -116,15 +124,17 @@ def make_engine(name: str, hf_folder: Path, gguf: Path, cache: Path, threads: in
     if family == "llamacpp":
         import llama_cpp  # noqa: F401
 
-        from pytest_trustllm.generation.backends.llamacpp import LlamaCppBackend, converted_gguf, gguf_tokenizer
+        from pytest_trustllm.generation.backends.llamacpp import DEFAULT_BATCH, LlamaCppBackend, converted_gguf, gguf_tokenizer
 
         t0 = time.perf_counter()
-        weights = name.split("-", 1)[1]
+        weights, _, n = name.split("-", 1)[1].partition("@")
+        batch = int(n) if n else DEFAULT_BATCH
         path = gguf if weights == "q4_1" else converted_gguf(gguf, {"f32": "float32", "f16": "float16"}[weights], cache)
         tokenizer = gguf_tokenizer(gguf, cache)
         prep = time.perf_counter() - t0
-        return (LlamaCppBackend(path, tokenizer, threads=threads, identity_name="smollm2"), prep,
-                ("Q4_1 as shipped" if weights == "q4_1" else weights.upper()) + ", one sequence at a time")
+        return (LlamaCppBackend(path, tokenizer, threads=threads, identity_name="smollm2", batch_size=batch), prep,
+                ("Q4_1 as shipped" if weights == "q4_1" else weights.upper()) + ", "
+                + ("one sequence at a time" if batch == 1 else f"{batch} sequences per step"))
     if family == "ct2":
         import ctranslate2  # noqa: F401
 
@@ -245,8 +255,10 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="only every N-th chunk (a spread over all suites)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads per engine")
     ap.add_argument("--cache", default=None, help="where converted models go (default: the model cache)")
-    ap.add_argument("--baseline", default="transformers", choices=ENGINES,
+    ap.add_argument("--baseline", default="transformers",
                     help="the engine that ratios and agreement refer to (default: transformers)")
+    ap.add_argument("--sampled", action="store_true",
+                    help="keep each suite's temperature and seed instead of decoding every request greedily")
     ap.add_argument("--outputs", default=None, help="write every engine's completions to this JSON file")
     args = ap.parse_args()
 
@@ -263,11 +275,16 @@ def main() -> None:
     if args.limit:
         chunks = chunks[:args.limit]
     n_req = sum(len(r) for _, r in chunks)
+    prep = (lambda reqs: list(reqs)) if args.sampled else greedy
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
+    for n in names + [args.baseline]:
+        if n.split("@")[0] not in ENGINES or ("@" in n and not n.startswith("llamacpp-")):
+            raise SystemExit(f"unknown engine {n!r}; valid: {', '.join(ENGINES)} (llamacpp-*@N: N sequences per step)")
     names = [args.baseline] + [n for n in names if n != args.baseline]  # ratios and agreement refer to it
     engines: list[Engine] = []
     for name in names:
         e = Engine(name)
+        t0 = time.perf_counter()
         try:
             backend, e.prepare_s, e.note = make_engine(name, hf_folder, gguf, cache, args.threads)
         except ImportError as exc:
@@ -275,19 +292,22 @@ def main() -> None:
             engines.append(e)
             continue
         e.backend = backend
-        t0 = time.perf_counter()
-        run_chunk(e, greedy(chunks[0][1][:1]))  # warm-up: first-call allocations, not counted
+        run_chunk(e, prep(chunks[0][1][:1]))  # warm-up: first-call allocations, not counted
         e.items = e.tokens = e.errors = 0
         e.texts.clear()
         e.first_s = None
-        e.load_s = time.perf_counter() - t0
+        # load (a backend may load in its constructor or on its first call) and warm-up, not the
+        # one-time conversion
+        e.load_s = time.perf_counter() - t0 - e.prepare_s
+        e.gen_s = 0.0
         engines.append(e)
     live = [e for e in engines if e.skipped is None]
-    print(f"{len(chunks)} chunks (every {args.every}. of the make trust selection), {n_req} prompts (greedy, <= 64 new tokens), "
+    print(f"{len(chunks)} chunks (every {args.every}. of the make trust selection), {n_req} prompts "
+          f"({'sampled as the suites say' if args.sampled else 'greedy'}, <= 64 new tokens), "
           f"{args.threads} threads, {os.cpu_count()} cpus", flush=True)
     for k, (suite, reqs) in enumerate(chunks):
         for j in range(len(live)):
-            run_chunk(live[(k + j) % len(live)], greedy(reqs))
+            run_chunk(live[(k + j) % len(live)], prep(reqs))
         if (k + 1) % 10 == 0:
             print(f"  {k + 1}/{len(chunks)} chunks", flush=True)
     base = engines[0]

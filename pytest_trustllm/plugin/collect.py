@@ -18,7 +18,7 @@ from pytest_trustllm.scoring.scorers.base import ScoringContext
 from pytest_trustllm.suite.builtin import suite_files
 from pytest_trustllm.suite.load import SuiteError, load_suite
 from pytest_trustllm.suite.paths import NotRecorded
-from pytest_trustllm.suite.records import DataError, ItemSpec, build_items, read_records, sample_items
+from pytest_trustllm.suite.records import DataError, ItemSpec, build_items, read_records, rechunk, sample_items
 from pytest_trustllm.suite.schema import SuiteSpec
 
 EXCERPT = 1000  # characters of prompt and response kept on reports (HTML, JSON)
@@ -58,6 +58,7 @@ class SuiteFile(pytest.File):
             # twin) keep the same records, so the response cache serves both.
             items = sample_items(items, state.settings.sample, f"{state.settings.seed}:{suite.data}",
                                  suite.record.stratify)
+            items = rechunk(items, suite.chunk_size)  # sampled items fill whole batches again
         if state.runtime.sequential is not None:
             items = state.runtime.sequential.order(suite, items, state.settings.seed)
         for m in suite.all_markers:

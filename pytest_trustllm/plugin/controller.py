@@ -86,8 +86,8 @@ class Controller:
         if runtime.budget is not None:
             from pytest_trustllm.verdict.aggregate import merge_judges
 
-            out.append(lambda suites: _named("budget", *runtime.budget.results_block(suites, merge_judges(infos),
-                                                                                     self.collector)))
+            judges = merge_judges(infos)
+            out.append(lambda suites: _named("budget", *runtime.budget.results_block(suites, judges, self.collector)))
         if runtime.sequential is not None:
             out.append(lambda suites: _named("sequential", *runtime.sequential.results_block(suites)))
         if self.settings.calibration:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -141,6 +141,33 @@ def sample_items(items: Sequence[ItemSpec], n: int, seed: int, stratify: str | N
             got += len(units[k])
     keep = set(chosen)
     return [it for it in items if (it.group or f"#{it.id}") in keep]
+
+
+def rechunk(items: Sequence[ItemSpec], chunk_size: int) -> list[ItemSpec]:
+    """The items with chunks numbered afresh over this selection, by ``build_items``'s rule: filled
+    up to ``chunk_size`` in order of first appearance, a group never split. After sampling, items
+    keep their chunks of the full file, so 8 sampled records may lie in 8 chunks of one or two;
+    renumbered, they fill whole chunks again, and a local model gets batches worth batching."""
+    sizes: dict[str, int] = {}
+    for it in items:
+        if it.group is not None:
+            sizes[it.group] = sizes.get(it.group, 0) + 1
+    group_chunk: dict[str, int] = {}
+    chunk, filled = 0, 0
+    out: list[ItemSpec] = []
+    for it in items:
+        if it.group is not None and it.group in group_chunk:
+            c = group_chunk[it.group]
+        else:
+            need = sizes[it.group] if it.group is not None else 1
+            if filled and filled + need > chunk_size:
+                chunk, filled = chunk + 1, 0
+            c = chunk
+            filled += need
+            if it.group is not None:
+                group_chunk[it.group] = c
+        out.append(it if it.chunk == c else replace(it, chunk=c))
+    return out
 
 
 def public_record(item: ItemSpec) -> dict[str, Any]:

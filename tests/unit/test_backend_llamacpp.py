@@ -118,3 +118,66 @@ def test_greedy_answers_equal_the_transformers_backend(cache, monkeypatch):
     ref = make_backend("smollm2:hf", {"device": "cpu", "batch_size": 1})
     want = [r.text for r in ref.generate(prompts)]
     assert got == want
+
+
+# -- batched decoding ---------------------------------------------------------------------------
+def test_pick_is_argmax_at_temperature_0_and_a_seeded_draw_above():
+    np = pytest.importorskip("numpy")
+    from pytest_trustllm.backends.llamacpp_worker import pick
+
+    logits = np.array([0.0, 3.0, 3.0, -1.0], dtype=np.float32)
+    assert pick(logits, 0.0, None) == 1  # the first of equal maxima, as argmax
+    draws = [pick(logits, 1.0, np.random.Generator(np.random.PCG64(s))) for s in range(400)]
+    again = [pick(logits, 1.0, np.random.Generator(np.random.PCG64(s))) for s in range(400)]
+    assert draws == again  # the same seed, the same token
+    # softmax([0, 3, 3, -1]): 1 and 2 about 47 % each, 0 about 2 %, 3 under 1 %
+    assert 150 < draws.count(1) < 230 and 150 < draws.count(2) < 230 and draws.count(3) < 10
+    assert {pick(logits, 0.05, np.random.Generator(np.random.PCG64(s))) for s in range(50)} == {1, 2}
+
+
+@pytest.fixture()
+def batched(cache, monkeypatch):
+    monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(cache))
+    b = make_backend("smollm2:llamacpp", {"max_new_tokens_cap": 24, "batch_size": 8})
+    yield b
+    b.close()
+
+
+MATES = [ask("What is the capital of France?"), ask("Tell me a story about a dragon.", temperature=1.0, seed=3),
+         ask("Is it ever acceptable to lie? Answer briefly."), ask("Write a haiku about rain.", temperature=1.0, seed=4),
+         ask("List three prime numbers."), ask("Describe your favourite food in detail.", temperature=0.7, seed=5),
+         ask("Translate 'good morning' into French, German and Spanish, then explain each greeting."),
+         ask("Why is the sky blue?", temperature=1.0, seed=6)]
+
+
+@pytest.mark.slow
+def test_a_sequence_decodes_the_same_tokens_alone_and_among_batch_mates(batched):
+    """Greedy and sampled requests of different lengths, decoded 8 together, give what each gives
+    alone (llama.cpp computes each token's row on its own, and each request draws from its own
+    generator). docs/backends.md has the measurement over the make trust prompts."""
+    together = batched.generate(MATES)
+    assert all(r.ok for r in together), together
+    alone = [batched.generate([r])[0] for r in MATES]
+    assert [r.text for r in together] == [r.text for r in alone]
+    assert [r.completion_tokens for r in together] == [r.completion_tokens for r in alone]
+
+
+@pytest.mark.slow
+def test_more_requests_than_sequences_report_each_as_it_finishes(batched, cache, monkeypatch):
+    """Continuous batching: 3 sequences at a time for 7 requests; a short one finishes (and is
+    reported) before a long one started earlier; a request too long for the context fails alone."""
+    monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(cache))
+    three = make_backend("smollm2:llamacpp", {"max_new_tokens_cap": 24, "batch_size": 3})
+    try:
+        reqs = [ask("Count from 1 to 100, separated by commas: 1, 2, 3,"), ask("Name a colour.", max_new=1),
+                ask("word " * 9000), *MATES[:4]]
+        heard: list[int] = []
+        out = three.generate(reqs, lambda i, res: heard.append(i))
+    finally:
+        three.close()
+    assert sorted(heard) == list(range(len(reqs)))  # each reported once
+    assert heard.index(1) < heard.index(0)  # the one-token answer came back first
+    assert not out[2].ok and "exceeds the model's context of" in out[2].error
+    assert out[0].completion_tokens == 24 and out[1].completion_tokens == 1
+    ref = batched.generate(reqs[:2] + reqs[3:])  # 8 at a time: the same answers
+    assert [r.text for r in out[:2] + out[3:]] == [r.text for r in ref]

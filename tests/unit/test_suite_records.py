@@ -1,10 +1,11 @@
 """Items from records: stable ids, groups kept whole in batches and samples."""
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from pytest_trustllm.suite.load import load_suite
-from pytest_trustllm.suite.records import DataError, build_items, read_records, sample_items
+from pytest_trustllm.suite.records import DataError, ItemSpec, build_items, read_records, rechunk, sample_items
 
 SUITE = """\
 trustllm_suite: 1
@@ -104,3 +105,29 @@ def test_csv_and_non_utf8(tmp_path):
     (tmp_path / "bad.json").write_bytes(b'[{"prompt": "\xff"}]')
     with pytest.raises(DataError, match="not UTF-8"):
         read_records(tmp_path / "bad.json")
+
+
+def test_rechunk_fills_batches_after_sampling_and_keeps_groups_whole(tmp_path):
+    _, items = make(tmp_path, rows(300), chunk=7)  # groups of 3: batches of two groups (6)
+    sample = sample_items(items, 30, "1:t", "kind")
+    assert len(sample) == 30 and len({it.chunk for it in sample}) > 5  # before: the file's batches, half empty
+    out = rechunk(sample, 7)
+    assert [it.id for it in out] == [it.id for it in sample]  # the same items, in the same order
+    assert [dataclasses.replace(it, chunk=0) for it in out] == [dataclasses.replace(it, chunk=0) for it in sample]
+    chunks = [it.chunk for it in out]
+    assert chunks == sorted(chunks) and sorted(set(chunks)) == list(range(len(sample) // 6))
+    for it in out:  # groups whole
+        assert {o.chunk for o in out if o.group == it.group} == {it.chunk}
+    assert rechunk(out, 7) == out
+
+
+def test_rechunk_places_a_group_by_its_first_member_and_never_splits_it():
+    def spec(i, group):
+        return ItemSpec(f"r{i}", i, f"p{i}", {}, group, 100 + i)
+
+    # g's members are apart: g needs 3 places in the batch where it first appears
+    items = [spec(0, None), spec(1, "g"), spec(2, None), spec(3, None), spec(4, "g"), spec(5, "g"), spec(6, None)]
+    assert [it.chunk for it in rechunk(items, 4)] == [0, 0, 1, 1, 0, 0, 1]
+    # a group larger than a batch gets a batch of its own
+    big = [spec(0, None)] + [spec(i, "big") for i in range(1, 6)] + [spec(6, None)]
+    assert [it.chunk for it in rechunk(big, 2)] == [0, 1, 1, 1, 1, 1, 2]

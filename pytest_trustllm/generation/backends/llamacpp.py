@@ -1,14 +1,14 @@
 """llama.cpp backend (llama-cpp-python): ``llamacpp:PATH.gguf``, and the bundled ``smollm2`` by default
 when llama-cpp-python is installed.
 
-Why this engine: a `make trust` run sends most prompts one or two at a time (a chunk holds the
-sampled records that fall into it), so what counts is single-stream speed on CPU, where llama.cpp
-runs a small model several times faster than eager PyTorch (bench/engines.py, docs/backends.md).
+Why this engine: on CPU it loads in seconds and decodes a small model faster than eager PyTorch,
+and its worker decodes up to ``batch_size`` sequences per step, so the weights (540 MB at F32) are
+read once per step for all of them (bench/engines.py, docs/backends.md).
 
 The prompt is the same token sequence the transformers backend builds (the Hugging Face tokenizer's
 chat template), so both engines see identical inputs. Decoding: greedy at temperature 0; otherwise
-pure temperature sampling (no top-k, top-p or min-p) with a sampler seeded by the request's seed,
-one request at a time, so a response never depends on the other prompts of its batch.
+pure temperature sampling (no top-k, top-p or min-p) with a random generator seeded by the request's
+seed, so the same request and seed draw the same numbers whatever its batch mates.
 
 Weights: for ``llamacpp:PATH``, ``--trust-dtype=auto`` runs the GGUF as it is; ``float32``,
 ``float16`` or ``bfloat16`` convert it once (llama.cpp's own quantize tool, about a second) into the
@@ -38,6 +38,10 @@ WORKER = "pytest_trustllm.generation.backends.llamacpp_worker"
 FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 15: "Q4_K_M",
               17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
 CONVERT_TO = {"float32": (0, "F32"), "float16": (1, "F16"), "bfloat16": (32, "BF16")}
+# sequences decoded together when --trust-batch-size does not say (bench/engines.py, docs/backends.md)
+DEFAULT_BATCH = 8
+# spins at an OpenMP barrier before a llama.cpp thread sleeps (GOMP_SPINCOUNT; see _worker_env)
+SPIN_COUNT = "1000"
 
 
 def available() -> bool:
@@ -70,9 +74,13 @@ def _worker_env() -> dict[str, str]:
     # the worker needs pytest_trustllm importable even when the parent found it on sys.path only
     root = str(next(p for p in Path(__file__).resolve().parents if p.name == "pytest_trustllm").parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    # Threads that wait sleep instead of spinning: on a busy 2-core machine, llama.cpp's spinning
-    # OpenMP threads made 2 threads 6 to 14 times slower than 1; passive, 2 threads match 1.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # llama.cpp's threads meet at an OpenMP barrier after every graph node. GNU OpenMP's default spins
+    # about 300,000 times there before sleeping: on a busy 2-core machine that made 2 threads 6 to 14
+    # times slower than 1. Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs a futex wake-up per node
+    # instead, half the decoding time on a quiet machine. A short spin is as fast as spinning when
+    # the machine is quiet and as fast as sleeping when it is busy (docs/backends.md).
+    if "OMP_WAIT_POLICY" not in env and "GOMP_SPINCOUNT" not in env:
+        env["GOMP_SPINCOUNT"] = SPIN_COUNT
     return env
 
 
@@ -111,15 +119,16 @@ class WorkerDied(Exception):
 
 
 class LlamaCppBackend:
-    """A GGUF model run by llama.cpp in a worker process, one request at a time; prompts are built
-    by a transformers tokenizer (the same token ids the transformers backend would feed)."""
+    """A GGUF model run by llama.cpp in a worker process that decodes up to ``batch_size`` requests
+    together; prompts are built by a transformers tokenizer (the same token ids the transformers
+    backend would feed)."""
 
     cacheable = True
 
     def __init__(self, gguf: str | Path, tokenizer_folder: str | Path, *, name: str | None = None,
                  identity_name: str | None = None, threads: int | None = None,
                  max_new_tokens_cap: int | None = None, converted_from: str | None = None,
-                 extra_identity: Mapping[str, Any] | None = None) -> None:
+                 extra_identity: Mapping[str, Any] | None = None, batch_size: int | None = None) -> None:
         engine_version = version()
         try:
             from transformers import AutoTokenizer
@@ -136,6 +145,9 @@ class LlamaCppBackend:
         self.name = name or f"llamacpp:{gguf}"
         self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder))
         self.threads = threads or cpu_threads_per_worker() or max(1, os.cpu_count() or 1)
+        self.batch_size = int(batch_size or DEFAULT_BATCH)
+        if self.batch_size < 1:
+            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
         self.proc: subprocess.Popen | None = None
         self._stderr = None
         self.stats = {"sequences": 0, "worker_starts": 0}
@@ -157,13 +169,14 @@ class LlamaCppBackend:
             "quantization": weights + (f" (converted from {converted_from})" if converted_from else ""),
             "max_new_tokens_cap": max_new_tokens_cap,
             "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if template else None,
-            "decoding": "greedy at temperature 0, else per-request seeded temperature sampling",
+            # the sampler changed (llama.cpp's own, then numpy's PCG64 in the batched worker): new keys
+            "decoding": "greedy at temperature 0, else temperature sampling seeded per request (numpy PCG64)",
         }
         ident.update(extra_identity or {})
         self.identity = ident
 
     def __repr__(self) -> str:
-        return f"LlamaCppBackend({self.name!r}, weights={self.identity['quantization']!r}, threads={self.threads})"
+        return f"LlamaCppBackend({self.name!r}, weights={self.identity['quantization']!r}, threads={self.threads}, batch_size={self.batch_size})"
 
     # -- the worker process -------------------------------------------------------------------
     def _start(self) -> dict:
@@ -172,7 +185,7 @@ class LlamaCppBackend:
                                      stderr=self._stderr, text=True, encoding="utf-8", env=_worker_env())
         self.stats["worker_starts"] += 1
         try:
-            info = self._ask({"path": str(self.path), "threads": self.threads})
+            info = self._ask({"path": str(self.path), "threads": self.threads, "n_seq": self.batch_size})
         except WorkerDied as e:
             raise BackendError(f"llama.cpp cannot load {self.path}: {e}") from None
         if "error" in info:
@@ -181,12 +194,23 @@ class LlamaCppBackend:
         return info
 
     def _ask(self, obj: dict) -> dict:
+        self._send(obj)
+        return self._read()
+
+    def _send(self, obj: dict) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             raise WorkerDied(self._death())
         try:
             proc.stdin.write(json.dumps(obj) + "\n")
             proc.stdin.flush()
+        except (OSError, ValueError):
+            proc.wait(timeout=30)
+            raise WorkerDied(self._death()) from None
+
+    def _read(self) -> dict:
+        proc = self.proc
+        try:
             line = proc.stdout.readline()
         except (OSError, ValueError):
             line = ""
@@ -208,36 +232,55 @@ class LlamaCppBackend:
     # -- generation ---------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest],
                  on_result: OnResult | None = None) -> list[GenerationResult]:
-        out = []
-        for i, req in enumerate(requests):
-            res = self._one(req)
-            out.append(res)
-            if on_result is not None:
-                on_result(i, res)
-        return out
-
-    def _one(self, req: GenerationRequest) -> GenerationResult:
+        """All requests go to the worker at once, which decodes up to ``batch_size`` of them together;
+        ``on_result`` hears of each as it finishes (the response cache stores it then)."""
         from pytest_trustllm.generation.backends.local import chat_token_ids
 
-        ids = chat_token_ids(self.tokenizer, req)
-        max_new = int(req.max_new_tokens)
-        if self.max_new_tokens_cap:
-            max_new = min(max_new, self.max_new_tokens_cap)
-        if len(ids) + max_new > self.n_ctx:
-            return GenerationResult(None, f"{self.name}: prompt of {len(ids)} tokens plus {max_new} new tokens "
-                                          f"exceeds the model's context of {self.n_ctx}")
-        msg = {"ids": ids, "max_new": max_new, "temperature": req.temperature, "seed": req.seed, "eos": self.eos_ids}
-        try:
-            if self.proc is None or self.proc.poll() is not None:
-                self._start()  # the previous worker died on another request: a fresh one for this
-            reply = self._ask(msg)
-        except (WorkerDied, BackendError) as e:
-            return GenerationResult(None, f"{self.name} generation failed: {e}")
-        if "error" in reply:
-            return GenerationResult(None, f"{self.name} generation failed: {reply['error']}")
-        toks = reply["tokens"]
-        self.stats["sequences"] += 1
-        return GenerationResult(self.tokenizer.decode(toks, skip_special_tokens=True), None, len(ids), len(toks))
+        out: list[GenerationResult | None] = [None] * len(requests)
+
+        def finish(i: int, res: GenerationResult) -> None:
+            out[i] = res
+            if on_result is not None:
+                on_result(i, res)
+
+        sent: list[int] = []
+        msgs: list[dict] = []
+        prompt_len: dict[int, int] = {}
+        for i, req in enumerate(requests):
+            ids = chat_token_ids(self.tokenizer, req)
+            max_new = int(req.max_new_tokens)
+            if self.max_new_tokens_cap:
+                max_new = min(max_new, self.max_new_tokens_cap)
+            if len(ids) + max_new > self.n_ctx:
+                finish(i, GenerationResult(None, f"{self.name}: prompt of {len(ids)} tokens plus {max_new} new tokens "
+                                                 f"exceeds the model's context of {self.n_ctx}"))
+                continue
+            sent.append(i)
+            prompt_len[i] = len(ids)
+            msgs.append({"ids": ids, "max_new": max_new, "temperature": req.temperature, "seed": req.seed,
+                         "eos": self.eos_ids})
+        if msgs:
+            try:
+                if self.proc is None or self.proc.poll() is not None:
+                    self._start()  # the previous worker died on another batch: a fresh one for this
+                self._send({"requests": msgs})
+                while True:
+                    reply = self._read()
+                    if reply.get("done"):
+                        break
+                    i = sent[int(reply["i"])]
+                    if "error" in reply:
+                        finish(i, GenerationResult(None, f"{self.name} generation failed: {reply['error']}"))
+                        continue
+                    toks = reply["tokens"]
+                    self.stats["sequences"] += 1
+                    finish(i, GenerationResult(self.tokenizer.decode(toks, skip_special_tokens=True), None,
+                                               prompt_len[i], len(toks)))
+            except (WorkerDied, BackendError) as e:
+                for i in sent:  # what the worker answered before it died stays answered
+                    if out[i] is None:
+                        finish(i, GenerationResult(None, f"{self.name} generation failed: {e}"))
+        return out  # type: ignore[return-value]
 
     def close(self) -> None:
         proc, self.proc = self.proc, None
@@ -303,7 +346,8 @@ def make_llamacpp(arg: str, options: Mapping[str, Any]) -> LlamaCppBackend:
     cache = model_cache_dir()
     path, origin = _weights(src, options.get("dtype"), cache)
     return LlamaCppBackend(path, gguf_tokenizer(src, cache), name=f"llamacpp:{arg}", identity_name=src.stem,
-                           max_new_tokens_cap=options.get("max_new_tokens_cap"), converted_from=origin)
+                           max_new_tokens_cap=options.get("max_new_tokens_cap"), converted_from=origin,
+                           batch_size=options.get("batch_size"))
 
 
 def make_smollm2_llamacpp(options: Mapping[str, Any]) -> LlamaCppBackend:
@@ -321,4 +365,5 @@ def make_smollm2_llamacpp(options: Mapping[str, Any]) -> LlamaCppBackend:
     return LlamaCppBackend(path, gguf_tokenizer(src, cache), name="smollm2", identity_name="smollm2",
                            max_new_tokens_cap=options.get("max_new_tokens_cap"),
                            converted_from=origin and f"{GGUF_NAME} (Q4_1)",
-                           extra_identity={"source": f"{SMOLLM2_PACKAGE}=={pkg_version} {GGUF_NAME}"})
+                           extra_identity={"source": f"{SMOLLM2_PACKAGE}=={pkg_version} {GGUF_NAME}"},
+                           batch_size=options.get("batch_size"))
