@@ -265,7 +265,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from pytest_trustllm.generation.backends.smollm2 import ensure_converted, gguf_path, model_cache_dir
+    from pytest_trustllm.generation.backends.model_files import ensure_converted, gguf_path, model_cache_dir
 
     hf_folder = ensure_converted()
     gguf, _ = gguf_path()

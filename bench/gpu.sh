@@ -44,7 +44,7 @@ from pathlib import Path
 try:
     if os.environ.get("MODEL_KIND") == "random":
         raise RuntimeError("MODEL_KIND=random")
-    from pytest_trustllm.generation.backends.smollm2 import ensure_converted, gguf_path
+    from pytest_trustllm.generation.backends.model_files import ensure_converted, gguf_path
     gguf_path()
     print(ensure_converted())
 except Exception as e:  # no package: build a random model of realistic shape

@@ -69,7 +69,7 @@ def main() -> None:
     if args.model:
         folder = args.model
     else:
-        from pytest_trustllm.generation.backends.smollm2 import ensure_converted
+        from pytest_trustllm.generation.backends.model_files import ensure_converted
         folder = str(ensure_converted())
     backend = LocalBackend(folder, device=args.device, batch_size=args.batch_size)
     single = LocalBackend(folder, device=args.device, batch_size=1)

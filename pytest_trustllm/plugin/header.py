@@ -2,7 +2,7 @@
 rules, gates, data, judges, selection, and where the built-in suites are."""
 from __future__ import annotations
 
-from pytest_trustllm.generation.backends.base import describe_model_spec
+from pytest_trustllm.generation.backends.smollm2 import describe_model_spec
 from pytest_trustllm.plugin.session import RunState
 
 

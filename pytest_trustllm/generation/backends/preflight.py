@@ -31,7 +31,7 @@ def preflight(spec: str, options: Mapping[str, Any]) -> None:
     elif scheme in ("hf", "smollm2"):
         _require_modules(("torch", "transformers"), "pip install 'pytest-trustllm[local]'", spec)
         if scheme == "smollm2":
-            from pytest_trustllm.generation.backends.smollm2 import gguf_path
+            from pytest_trustllm.generation.backends.model_files import gguf_path
 
             gguf_path()
         elif _looks_like_path(arg) and not Path(arg).expanduser().exists():
