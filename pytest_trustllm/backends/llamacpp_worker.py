@@ -162,8 +162,8 @@ class Decoder:
                 if s.fed == len(s.req.ids):
                     toks, pos0 = s.tokens[-1:], len(s.req.ids) + len(s.tokens) - 1
                 else:
-                    # a prompt goes in whole when it fits (its evaluation then does not depend on the
-                    # others'); only one longer than N_BATCH is fed in pieces
+                    # a prompt goes in whole when it fits, else waits for the next step; only one
+                    # longer than N_BATCH is fed in pieces
                     rest, room = len(s.req.ids) - s.fed, self.capacity - n
                     if rest > room and (rest <= N_BATCH or room <= 0):
                         continue
@@ -188,7 +188,7 @@ class Decoder:
                     L.llama_memory_seq_rm(self.mem, s.slot, -1, -1)
                     free_slots.append(s.slot)
                     reserved -= s.need
-                    on_done(s.i, None, f"llama_decode returned {rc}")
+                    on_done(s.i, None, f"llama_decode failed (status {rc}) on a batch of {n} tokens")
                 active.clear()
                 continue
             for s, row in outputs:
