@@ -338,7 +338,7 @@ def main() -> None:
         import json
 
         Path(args.outputs).write_text(json.dumps({e.name: e.texts for e in live}, indent=1))
-    print(f"\nload and warm-up seconds: " + ", ".join(f"{e.name} {e.load_s:.1f}" for e in live))
+    print("\nload and warm-up seconds: " + ", ".join(f"{e.name} {e.load_s:.1f}" for e in live))
 
 
 if __name__ == "__main__":

@@ -181,7 +181,8 @@ class LlamaCppBackend:
         self.identity = ident
 
     def __repr__(self) -> str:
-        return f"LlamaCppBackend({self.name!r}, weights={self.identity['quantization']!r}, threads={self.threads}, batch_size={self.batch_size})"
+        return (f"LlamaCppBackend({self.name!r}, weights={self.identity['quantization']!r}, threads={self.threads}, "
+                f"batch_size={self.batch_size})")
 
     # -- the worker process -------------------------------------------------------------------
     def _start(self) -> dict:

@@ -5,12 +5,12 @@ llama.cpp runs in its own process for two reasons, both seen on the 2-core CI ma
   busy: next to torch, llama.cpp made 0.9 tokens/s, in its own process 13.7 (docs/backends.md);
 - a crash inside llama.cpp (a SIGSEGV on some CPUs) must fail the requests, not the pytest run.
 
-Protocol: the first line is ``{"path", "threads", "n_seq", "kv"}`` (``kv``: "f32" or "f16", the KV cache), answered by ``{"ok": true, "n_ctx",
-"file_type", "version", "eos"}`` or ``{"error"}``; ``n_ctx`` is the most tokens (prompt + new) one
-request may take. Each later line is a batch ``{"requests": [{"ids", "max_new", "temperature", "seed",
-"eos"}, ...]}``, answered by one line per request as it finishes, in any order, ``{"i", "tokens"}`` or
-``{"i", "error"}`` (``i`` is the request's place in the batch), then ``{"done": true}``. Nothing else is
-written to stdout.
+Protocol: the first line is ``{"path", "threads", "n_seq", "kv"}`` (``kv``: "f32" or "f16", the KV
+cache's type), answered by ``{"ok": true, "n_ctx", "file_type", "version", "eos", "n_seq"}`` or
+``{"error"}``; ``n_ctx`` is the most tokens (prompt + new) one request may take. Each later line is a
+batch ``{"requests": [{"ids", "max_new", "temperature", "seed", "eos"}, ...]}``, answered by one line
+per request as it finishes, in any order, ``{"i", "tokens"}`` or ``{"i", "error"}`` (``i`` is the
+request's place in the batch), then ``{"done": true}``. Nothing else is written to stdout.
 
 Decoding is batched (``Decoder``): up to ``n_seq`` sequences share each ``llama_decode`` call, one new
 token each, so the weights are read once per step for all of them (single-stream F32 decoding is
@@ -245,7 +245,8 @@ def serve(inp, out) -> None:
     try:
         import llama_cpp
 
-        dec = Decoder(cfg["path"], int(cfg["threads"]), int(cfg.get("n_seq") or 8), kv_f32=cfg.get("kv", "f32") == "f32")
+        dec = Decoder(cfg["path"], int(cfg["threads"]), int(cfg.get("n_seq") or 8),
+                      kv_f32=cfg.get("kv", "f32") == "f32")
     except Exception as e:  # noqa: BLE001 - reported to the parent as a load error
         reply({"error": _first_line(e)})
         return
