@@ -27,7 +27,8 @@ Engines (each skipped, with the reason, when its package is missing):
   llamacpp-f32     llama-cpp-python on the same weights dequantised once into an F32 GGUF
   llamacpp-f16     the same, stored as F16 (half the memory traffic per token)
                    (llamacpp-*@N: N sequences decoded together; without @N the backend's default,
-                   @1 is one sequence at a time)
+                   @1 is one sequence at a time; llamacpp-*:kv16, e.g. llamacpp-f32@8:kv16: an F16
+                   KV cache, llama.cpp's default, instead of F32)
   ct2-float32      CTranslate2, batched, fp32
   ct2-int8         CTranslate2, batched, int8 weights
   ort-genai-fp32   ONNX Runtime GenAI, batched, fp32 (its model builder needs onnx and onnx-ir)
@@ -38,6 +39,7 @@ import argparse
 import dataclasses
 import importlib.metadata as md
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,14 +129,18 @@ def make_engine(name: str, hf_folder: Path, gguf: Path, cache: Path, threads: in
         from pytest_trustllm.generation.backends.llamacpp import DEFAULT_BATCH, LlamaCppBackend, converted_gguf, gguf_tokenizer
 
         t0 = time.perf_counter()
-        weights, _, n = name.split("-", 1)[1].partition("@")
+        spec, _, kv = name.split("-", 1)[1].partition(":")
+        weights, _, n = spec.partition("@")
         batch = int(n) if n else DEFAULT_BATCH
+        kv = {"": "f32", "kv16": "f16"}[kv]
         path = gguf if weights == "q4_1" else converted_gguf(gguf, {"f32": "float32", "f16": "float16"}[weights], cache)
         tokenizer = gguf_tokenizer(gguf, cache)
         prep = time.perf_counter() - t0
-        return (LlamaCppBackend(path, tokenizer, threads=threads, identity_name="smollm2", batch_size=batch), prep,
+        return (LlamaCppBackend(path, tokenizer, threads=threads, identity_name="smollm2", batch_size=batch,
+                                kv_cache=kv), prep,
                 ("Q4_1 as shipped" if weights == "q4_1" else weights.upper()) + ", "
-                + ("one sequence at a time" if batch == 1 else f"{batch} sequences per step"))
+                + ("one sequence at a time" if batch == 1 else f"{batch} sequences per step")
+                + f", {kv.upper()} KV cache")
     if family == "ct2":
         import ctranslate2  # noqa: F401
 
@@ -278,8 +284,10 @@ def main() -> None:
     prep = (lambda reqs: list(reqs)) if args.sampled else greedy
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
     for n in names + [args.baseline]:
-        if n.split("@")[0] not in ENGINES or ("@" in n and not n.startswith("llamacpp-")):
-            raise SystemExit(f"unknown engine {n!r}; valid: {', '.join(ENGINES)} (llamacpp-*@N: N sequences per step)")
+        m = re.fullmatch(r"(?P<base>[a-z0-9_-]+?)(@\d+)?(:kv16)?", n)
+        if not m or m["base"] not in ENGINES or (n != m["base"] and not n.startswith("llamacpp-")):
+            raise SystemExit(f"unknown engine {n!r}; valid: {', '.join(ENGINES)} "
+                             "(llamacpp-*@N: N sequences per step; llamacpp-*:kv16: an F16 KV cache)")
     names = [args.baseline] + [n for n in names if n != args.baseline]  # ratios and agreement refer to it
     engines: list[Engine] = []
     for name in names:
@@ -330,7 +338,7 @@ def main() -> None:
         import json
 
         Path(args.outputs).write_text(json.dumps({e.name: e.texts for e in live}, indent=1))
-    print(f"\nload and warm-up seconds: " + ", ".join(f"{e.name} {e.load_s:.1f}" for e in live))
+    print("\nload and warm-up seconds: " + ", ".join(f"{e.name} {e.load_s:.1f}" for e in live))
 
 
 if __name__ == "__main__":

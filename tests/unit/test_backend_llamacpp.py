@@ -144,7 +144,8 @@ def batched(cache, monkeypatch):
 
 
 MATES = [ask("What is the capital of France?"), ask("Tell me a story about a dragon.", temperature=1.0, seed=3),
-         ask("Is it ever acceptable to lie? Answer briefly."), ask("Write a haiku about rain.", temperature=1.0, seed=4),
+         ask("Is it ever acceptable to lie? Answer briefly."),
+         ask("Write a haiku about rain.", temperature=1.0, seed=4),
          ask("List three prime numbers."), ask("Describe your favourite food in detail.", temperature=0.7, seed=5),
          ask("Translate 'good morning' into French, German and Spanish, then explain each greeting."),
          ask("Why is the sky blue?", temperature=1.0, seed=6)]
@@ -153,8 +154,9 @@ MATES = [ask("What is the capital of France?"), ask("Tell me a story about a dra
 @pytest.mark.slow
 def test_a_sequence_decodes_the_same_tokens_alone_and_among_batch_mates(batched):
     """Greedy and sampled requests of different lengths, decoded 8 together, give what each gives
-    alone (llama.cpp computes each token's row on its own, and each request draws from its own
-    generator). docs/backends.md has the measurement over the make trust prompts."""
+    alone: each request draws from its own generator, and the F32 KV cache keeps the rounding that
+    batch mates cause small (with llama.cpp's F16 cache, 4 of these 8 answers changed). Not a
+    guarantee: 12 of the 134 sampled make trust answers still part (docs/backends.md)."""
     together = batched.generate(MATES)
     assert all(r.ok for r in together), together
     alone = [batched.generate([r])[0] for r in MATES]

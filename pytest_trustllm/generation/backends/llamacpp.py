@@ -128,7 +128,8 @@ class LlamaCppBackend:
     def __init__(self, gguf: str | Path, tokenizer_folder: str | Path, *, name: str | None = None,
                  identity_name: str | None = None, threads: int | None = None,
                  max_new_tokens_cap: int | None = None, converted_from: str | None = None,
-                 extra_identity: Mapping[str, Any] | None = None, batch_size: int | None = None) -> None:
+                 extra_identity: Mapping[str, Any] | None = None, batch_size: int | None = None,
+                 kv_cache: str = "f32") -> None:
         engine_version = version()
         try:
             from transformers import AutoTokenizer
@@ -145,6 +146,9 @@ class LlamaCppBackend:
         self.name = name or f"llamacpp:{gguf}"
         self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder))
         self.threads = threads or cpu_threads_per_worker() or max(1, os.cpu_count() or 1)
+        if kv_cache not in ("f32", "f16"):
+            raise BackendError(f"kv_cache must be f32 or f16, got {kv_cache!r}")
+        self.kv_cache = kv_cache
         self.batch_size = int(batch_size or DEFAULT_BATCH)
         if self.batch_size < 1:
             raise BackendError(f"batch_size must be at least 1, got {batch_size}")
@@ -167,6 +171,7 @@ class LlamaCppBackend:
             "model": identity_name or self.path.stem,
             "weights_sha256": fingerprint_file(self.path),
             "quantization": weights + (f" (converted from {converted_from})" if converted_from else ""),
+            "kv_cache": kv_cache.upper(),
             "max_new_tokens_cap": max_new_tokens_cap,
             "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if template else None,
             # the sampler changed (llama.cpp's own, then numpy's PCG64 in the batched worker): new keys
@@ -176,7 +181,8 @@ class LlamaCppBackend:
         self.identity = ident
 
     def __repr__(self) -> str:
-        return f"LlamaCppBackend({self.name!r}, weights={self.identity['quantization']!r}, threads={self.threads}, batch_size={self.batch_size})"
+        return (f"LlamaCppBackend({self.name!r}, weights={self.identity['quantization']!r}, threads={self.threads}, "
+                f"batch_size={self.batch_size})")
 
     # -- the worker process -------------------------------------------------------------------
     def _start(self) -> dict:
@@ -185,7 +191,8 @@ class LlamaCppBackend:
                                      stderr=self._stderr, text=True, encoding="utf-8", env=_worker_env())
         self.stats["worker_starts"] += 1
         try:
-            info = self._ask({"path": str(self.path), "threads": self.threads, "n_seq": self.batch_size})
+            info = self._ask({"path": str(self.path), "threads": self.threads, "n_seq": self.batch_size,
+                              "kv": self.kv_cache})
         except WorkerDied as e:
             raise BackendError(f"llama.cpp cannot load {self.path}: {e}") from None
         if "error" in info:

@@ -5,12 +5,12 @@ llama.cpp runs in its own process for two reasons, both seen on the 2-core CI ma
   busy: next to torch, llama.cpp made 0.9 tokens/s, in its own process 13.7 (docs/backends.md);
 - a crash inside llama.cpp (a SIGSEGV on some CPUs) must fail the requests, not the pytest run.
 
-Protocol: the first line is ``{"path", "threads", "n_seq"}``, answered by ``{"ok": true, "n_ctx",
-"file_type", "version", "eos"}`` or ``{"error"}``; ``n_ctx`` is the most tokens (prompt + new) one
-request may take. Each later line is a batch ``{"requests": [{"ids", "max_new", "temperature", "seed",
-"eos"}, ...]}``, answered by one line per request as it finishes, in any order, ``{"i", "tokens"}`` or
-``{"i", "error"}`` (``i`` is the request's place in the batch), then ``{"done": true}``. Nothing else is
-written to stdout.
+Protocol: the first line is ``{"path", "threads", "n_seq", "kv"}`` (``kv``: "f32" or "f16", the KV
+cache's type), answered by ``{"ok": true, "n_ctx", "file_type", "version", "eos", "n_seq"}`` or
+``{"error"}``; ``n_ctx`` is the most tokens (prompt + new) one request may take. Each later line is a
+batch ``{"requests": [{"ids", "max_new", "temperature", "seed", "eos"}, ...]}``, answered by one line
+per request as it finishes, in any order, ``{"i", "tokens"}`` or ``{"i", "error"}`` (``i`` is the
+request's place in the batch), then ``{"done": true}``. Nothing else is written to stdout.
 
 Decoding is batched (``Decoder``): up to ``n_seq`` sequences share each ``llama_decode`` call, one new
 token each, so the weights are read once per step for all of them (single-stream F32 decoding is
@@ -67,7 +67,7 @@ class Decoder:
     reserved, so a decode step never runs out of room.
     """
 
-    def __init__(self, path: str, threads: int, n_seq: int = 8, n_ctx: int = 0) -> None:
+    def __init__(self, path: str, threads: int, n_seq: int = 8, n_ctx: int = 0, kv_f32: bool = True) -> None:
         import logging
 
         import llama_cpp as L
@@ -101,6 +101,11 @@ class Decoder:
         cp.n_ubatch = 512
         cp.n_seq_max = self.n_seq
         cp.kv_unified = True
+        # keys and values kept as F32, not llama.cpp's F16: attention then rounds as little as the
+        # transformers backend's, and a sequence's logits hardly depend on where its cells lie among
+        # its batch mates' (F16 turned differences of 1e-7 into 1e-2; docs/backends.md)
+        kv = L.GGML_TYPE_F32 if kv_f32 else L.GGML_TYPE_F16
+        cp.type_k = cp.type_v = kv
         cp.n_threads = cp.n_threads_batch = int(threads)
         cp.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as Llama() had it; no faster here when on
         cp.no_perf = True
@@ -162,8 +167,8 @@ class Decoder:
                 if s.fed == len(s.req.ids):
                     toks, pos0 = s.tokens[-1:], len(s.req.ids) + len(s.tokens) - 1
                 else:
-                    # a prompt goes in whole when it fits (its evaluation then does not depend on the
-                    # others'); only one longer than N_BATCH is fed in pieces
+                    # a prompt goes in whole when it fits, else waits for the next step; only one
+                    # longer than N_BATCH is fed in pieces
                     rest, room = len(s.req.ids) - s.fed, self.capacity - n
                     if rest > room and (rest <= N_BATCH or room <= 0):
                         continue
@@ -188,7 +193,7 @@ class Decoder:
                     L.llama_memory_seq_rm(self.mem, s.slot, -1, -1)
                     free_slots.append(s.slot)
                     reserved -= s.need
-                    on_done(s.i, None, f"llama_decode returned {rc}")
+                    on_done(s.i, None, f"llama_decode failed (status {rc}) on a batch of {n} tokens")
                 active.clear()
                 continue
             for s, row in outputs:
@@ -240,7 +245,8 @@ def serve(inp, out) -> None:
     try:
         import llama_cpp
 
-        dec = Decoder(cfg["path"], int(cfg["threads"]), int(cfg.get("n_seq") or 8))
+        dec = Decoder(cfg["path"], int(cfg["threads"]), int(cfg.get("n_seq") or 8),
+                      kv_f32=cfg.get("kv", "f32") == "f32")
     except Exception as e:  # noqa: BLE001 - reported to the parent as a load error
         reply({"error": _first_line(e)})
         return
