@@ -190,6 +190,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.release_locator()
     controller = config.stash.get(CONTROLLER, None)
     if controller is not None:
         controller.reports_line(config)  # then the verdict, the run's last line

@@ -204,8 +204,11 @@ class RunState:
 
     def close(self) -> None:
         self.runtime.close()
-        if self.data in _ACTIVE_LOCATOR:
-            _ACTIVE_LOCATOR.remove(self.data)
+
+    def release_locator(self) -> None:
+        """At unconfigure (also after a usage error in configure), so an ended run's locator never
+        answers a later ``suite_records()`` in this process (pytester runs in-process)."""
+        _ACTIVE_LOCATOR[:] = [d for d in _ACTIVE_LOCATOR if d is not self.data]
 
 
 STATE = pytest.StashKey[RunState]()  # owned here, so items and fixtures need not import the hooks module
